@@ -1,0 +1,136 @@
+"""ASE calculator for mlpot potentials.
+
+    from mlpot.calculators import MLPotCalculator
+    atoms.calc = MLPotCalculator("models/ethanol-rmd17/model.mlpot", dtype="float64")
+
+The neighbour list is built with a cutoff of r_max + skin and kept between steps; each step
+only recomputes the edge vectors of the stored pairs and keeps those inside r_max, which gives
+exactly the edges a fresh build would. It is rebuilt when an atom has moved more than skin / 2
+since the last build, or when the cell, periodicity or atoms change.
+"""
+
+from pathlib import Path
+from typing import Dict, Optional, Union
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+from ase.stress import full_3x3_to_voigt_6_stress
+from ase.data import chemical_symbols
+from torch import nn
+
+from mlpot.allocator import keep_freed_memory
+from mlpot.config import DTYPES
+from mlpot.data import keys
+from mlpot.data.graph import neighbour_pairs
+from mlpot.errors import MLPotError
+from mlpot.models.io import load_model
+
+
+class _NeighbourCache:
+    """Pairs within r_max + skin and the geometry they were built for."""
+
+    def __init__(self, atoms: Atoms, cutoff: float) -> None:
+        self.numbers = atoms.numbers.copy()
+        self.pbc = atoms.pbc.copy()
+        self.cell = atoms.cell.array.copy()
+        self.positions = atoms.positions.copy()
+        self.sender, self.receiver, self.unit_shifts = neighbour_pairs(self.positions, self.cell, self.pbc, cutoff)
+        self.image_shifts = self.unit_shifts.astype(np.float64) @ self.cell  # [E_skin, 3]
+
+    def still_valid(self, atoms: Atoms, skin: float) -> bool:
+        if len(atoms) != len(self.numbers) or not np.array_equal(atoms.numbers, self.numbers):
+            return False
+        if not np.array_equal(atoms.pbc, self.pbc) or not np.array_equal(atoms.cell.array, self.cell):
+            return False
+        displacement = np.linalg.norm(atoms.positions - self.positions, axis=1)
+        return len(displacement) == 0 or float(displacement.max()) <= 0.5 * skin
+
+    def edges_within(self, positions: np.ndarray, r_max: float):
+        vectors = positions[self.sender] - positions[self.receiver] + self.image_shifts
+        inside = np.einsum("ij,ij->i", vectors, vectors) < r_max * r_max
+        return np.stack([self.sender[inside], self.receiver[inside]]), self.image_shifts[inside]
+
+
+class MLPotCalculator(Calculator):
+    """Energy, free energy, per-atom energies, forces and (periodic cells) stress of an mlpot potential.
+
+    ``model_or_path``: a model module or a model file. ``dtype``: "float64" (default, for MD
+    and tests) or "float32". ``skin`` (Å): neighbour-list reuse margin; 0 rebuilds every step.
+    """
+
+    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
+
+    def __init__(
+        self,
+        model_or_path: Union[nn.Module, str, Path],
+        device: str = "cpu",
+        dtype: str = "float64",
+        skin: float = 0.5,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        if dtype not in DTYPES:
+            raise MLPotError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        if skin < 0:
+            raise MLPotError(f"skin must be non-negative, got {skin}")
+        if str(device).startswith("cpu"):
+            keep_freed_memory()
+        if isinstance(model_or_path, nn.Module):
+            model = model_or_path  # converted in place, as a user handing over a module expects
+        else:
+            model = load_model(model_or_path)
+            model.requires_grad_(False)  # ours alone: no parameter gradients to track
+        self.model = model.to(device=device, dtype=DTYPES[dtype]).eval()
+        self.device = torch.device(device)
+        self.dtype = DTYPES[dtype]
+        self.r_max = float(self.model.r_max)
+        self.skin = float(skin)
+        self.elements = [chemical_symbols[int(z)] for z in self.model.atomic_numbers]
+        self._neighbours: Optional[_NeighbourCache] = None
+        self.neighbour_list_builds = 0
+
+    def calculate(self, atoms: Optional[Atoms] = None, properties=None, system_changes=all_changes) -> None:
+        super().calculate(atoms, properties or ["energy"], system_changes)
+        atoms = self.atoms
+        self._check_elements(atoms)
+        if not np.isfinite(atoms.positions).all():
+            raise MLPotError("structure has non-finite coordinates")
+        if self._neighbours is None or not self._neighbours.still_valid(atoms, self.skin):
+            self._neighbours = _NeighbourCache(atoms, self.r_max + self.skin)
+            self.neighbour_list_builds += 1
+        edge_index, shifts = self._neighbours.edges_within(atoms.positions, self.r_max)
+        periodic = bool(atoms.pbc.all())
+        inputs = self._inputs(atoms, edge_index, shifts)
+        out = self.model(inputs, compute_forces=True, compute_stress=periodic)
+        energy = float(out[keys.ENERGY].detach().sum().cpu())
+        self.results = {
+            "energy": energy,
+            "free_energy": energy,
+            "energies": out[keys.NODE_ENERGY].detach().cpu().numpy().astype(np.float64),
+            "forces": out[keys.FORCES].detach().cpu().numpy().astype(np.float64),
+        }
+        if periodic:
+            stress = out[keys.STRESS].detach()[0].cpu().numpy().astype(np.float64)
+            self.results["stress"] = full_3x3_to_voigt_6_stress(stress)
+
+    def _check_elements(self, atoms: Atoms) -> None:
+        unknown = sorted(set(atoms.get_chemical_symbols()) - set(self.elements), key=chemical_symbols.index)
+        if unknown:
+            raise MLPotError(
+                f"structure contains {', '.join(unknown)}, which the model was not trained on "
+                f"(model elements: {', '.join(self.elements)})"
+            )
+
+    def _inputs(self, atoms: Atoms, edge_index: np.ndarray, shifts: np.ndarray) -> Dict[str, torch.Tensor]:
+        as_tensor = lambda array: torch.tensor(array, dtype=self.dtype, device=self.device)  # noqa: E731
+        return {
+            keys.POSITIONS: as_tensor(atoms.positions),
+            keys.ATOMIC_NUMBERS: torch.tensor(atoms.numbers, dtype=torch.long, device=self.device),
+            keys.EDGE_INDEX: torch.tensor(edge_index, dtype=torch.long, device=self.device),
+            keys.SHIFTS: as_tensor(shifts),
+            keys.CELL: as_tensor(atoms.cell.array).unsqueeze(0),
+            keys.PBC: torch.tensor(atoms.pbc, device=self.device).unsqueeze(0),
+            keys.BATCH: torch.zeros(len(atoms), dtype=torch.long, device=self.device),
+        }

@@ -1,0 +1,1 @@
+"""Atoms -> graphs, dataset readers, statistics and batching."""

@@ -1,0 +1,36 @@
+"""Names of every field that flows between data, models, losses, calculators and export.
+
+Models take and return ``Dict[str, Tensor]`` with these keys, so one forward serves training,
+the ASE calculator and the TorchScript export. Shapes use N atoms, E edges, B graphs.
+"""
+
+from typing import Final
+
+# Geometry and graph (inputs).
+POSITIONS: Final[str] = "positions"  # [N, 3] Å
+ATOMIC_NUMBERS: Final[str] = "atomic_numbers"  # [N] int64
+EDGE_INDEX: Final[str] = "edge_index"  # [2, E] int64, row 0 sender j, row 1 receiver i
+SHIFTS: Final[str] = "shifts"  # [E, 3] Å, edge vector = pos[sender] - pos[receiver] + shift
+CELL: Final[str] = "cell"  # [B, 3, 3] Å, rows are lattice vectors (zeros without a cell)
+PBC: Final[str] = "pbc"  # [B, 3] bool
+BATCH: Final[str] = "batch"  # [N] graph index of each atom
+PTR: Final[str] = "ptr"  # [B + 1] first atom of each graph
+
+# Labels and model outputs.
+ENERGY: Final[str] = "energy"  # [B] eV
+NODE_ENERGY: Final[str] = "node_energy"  # [N] eV
+FORCES: Final[str] = "forces"  # [N, 3] eV/Å
+STRESS: Final[str] = "stress"  # [B, 3, 3] eV/Å^3, ASE sign convention
+VIRIAL: Final[str] = "virial"  # [B, 3, 3] eV, virial = -dE/d(strain) = -stress * volume
+
+# Per-graph weights and label masks (1.0 where the frame carries that label, else 0.0).
+WEIGHT: Final[str] = "weight"  # [B]
+ENERGY_MASK: Final[str] = "energy_mask"  # [B]
+FORCES_MASK: Final[str] = "forces_mask"  # [B]
+STRESS_MASK: Final[str] = "stress_mask"  # [B]
+
+# Non-tensor per-graph metadata carried by the dataset.
+CONFIG_TYPE: Final[str] = "config_type"
+
+PER_GRAPH_LABELS: Final = (ENERGY, STRESS, VIRIAL)
+PER_NODE_LABELS: Final = (FORCES,)

@@ -1,0 +1,142 @@
+"""The shared equivariant trunk: species embedding and MACE-style interaction layers.
+
+Every model (potential, Hamiltonian, backmapping) runs this trunk on a graph and reads its node
+features. Internally the nodes are sorted by element so that element-dependent weights act on
+contiguous slices; features are returned in the caller's order.
+"""
+
+from typing import List
+
+import torch
+from e3nn import o3
+from torch import nn
+
+from mlpot.nn.convolution import Interaction
+from mlpot.nn.irreps import FeatureIrreps
+from mlpot.nn.linear import ElementLinear, EquivariantLinear
+from mlpot.nn.product import SymmetricContraction
+from mlpot.nn.radial import RadialEmbedding
+
+
+class InteractionLayer(nn.Module):
+    """One message-passing layer: messages -> symmetric contraction -> linear (+ self-connection).
+
+    ``irreps_in`` -> ``irreps_out``; messages carry every l <= max_ell. The self-connection is
+    an element-dependent linear of the layer's input (MACE's residual) on the degrees both
+    sides share, skipped for the first layer whose input is just the species embedding.
+    """
+
+    def __init__(
+        self,
+        irreps_in: FeatureIrreps,
+        irreps_out: FeatureIrreps,
+        max_ell: int,
+        correlation: int,
+        num_elements: int,
+        radial_dim: int,
+        radial_mlp: List[int],
+        avg_num_neighbors: float,
+        self_connection: bool,
+    ) -> None:
+        super().__init__()
+        self.irreps_in = irreps_in
+        self.irreps_out = irreps_out
+        messages = FeatureIrreps(irreps_in.channels, max_ell)
+        self.interaction = Interaction(irreps_in, messages, max_ell, radial_dim, radial_mlp, avg_num_neighbors)
+        self.product = SymmetricContraction(messages, FeatureIrreps(irreps_in.channels, irreps_out.lmax), correlation, num_elements)
+        self.linear = EquivariantLinear(FeatureIrreps(irreps_in.channels, irreps_out.lmax), irreps_out)
+        # The residual covers the degrees present on both sides; higher output degrees start from zero.
+        shared = FeatureIrreps(irreps_out.channels, min(irreps_in.lmax, irreps_out.lmax))
+        self.self_connection = ElementLinear(irreps_in, shared, num_elements) if self_connection else None
+        self.shared_dim = shared.dim
+
+    def forward(
+        self,
+        h: torch.Tensor,
+        sh: torch.Tensor,
+        radial: torch.Tensor,
+        sender: torch.Tensor,
+        receiver: torch.Tensor,
+        element_counts: List[int],
+    ) -> torch.Tensor:
+        messages = self.interaction(h, sh, radial, sender, receiver)  # [N, (max_ell+1)^2, C]
+        out = self.linear(self.product(messages, element_counts))  # [N, D_out, C_out]
+        self_connection = self.self_connection
+        if self_connection is not None:
+            residual = self_connection(h, element_counts)  # [N, shared_dim, C_out]
+            if self.shared_dim == out.shape[1]:
+                out = out + residual
+            else:
+                out = torch.cat([out[:, : self.shared_dim] + residual, out[:, self.shared_dim :]], dim=1)
+        return out
+
+
+class Backbone(nn.Module):
+    """Embedding plus ``num_interactions`` layers; returns each layer's node features.
+
+    Layer t maps ``hidden`` to ``hidden`` except the first (input: embedding scalars) and the
+    last (output: ``FeatureIrreps(channels, last_lmax)``; a potential needs only scalars there).
+    """
+
+    def __init__(
+        self,
+        num_elements: int,
+        r_max: float,
+        num_bessel: int,
+        num_polynomial_cutoff: int,
+        max_ell: int,
+        hidden: FeatureIrreps,
+        correlation: int,
+        num_interactions: int,
+        radial_mlp: List[int],
+        avg_num_neighbors: float,
+        last_lmax: int,
+    ) -> None:
+        super().__init__()
+        if num_interactions < 1:
+            raise ValueError("num_interactions must be at least 1")
+        self.num_elements = num_elements
+        self.radial_embedding = RadialEmbedding(r_max, num_bessel, num_polynomial_cutoff)
+        self.spherical_harmonics = o3.SphericalHarmonics(list(range(max_ell + 1)), True, "component")
+        self.embedding = nn.Parameter(torch.randn(num_elements, hidden.channels))
+        layers = []
+        for t in range(num_interactions):
+            irreps_in = FeatureIrreps(hidden.channels, 0) if t == 0 else hidden
+            irreps_out = hidden if t < num_interactions - 1 else FeatureIrreps(hidden.channels, last_lmax)
+            layers.append(
+                InteractionLayer(
+                    irreps_in,
+                    irreps_out,
+                    max_ell,
+                    correlation,
+                    num_elements,
+                    num_bessel,
+                    radial_mlp,
+                    avg_num_neighbors,
+                    self_connection=t > 0,
+                )
+            )
+        self.layers = nn.ModuleList(layers)
+        self.irreps_out = [layer.irreps_out for layer in layers]
+
+    def forward(
+        self, positions: torch.Tensor, shifts: torch.Tensor, species: torch.Tensor, edge_index: torch.Tensor
+    ) -> List[torch.Tensor]:
+        """positions [N, 3], shifts [E, 3], species [N] (0..num_elements-1), edge_index [2, E]."""
+        order = torch.argsort(species, stable=True)
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(order.shape[0], device=order.device)
+        element_counts: List[int] = torch.bincount(species, minlength=self.num_elements).tolist()
+        sender = inverse[edge_index[0]]
+        receiver = inverse[edge_index[1]]
+        positions = positions.index_select(0, order)
+        vectors = positions.index_select(0, sender) - positions.index_select(0, receiver) + shifts  # [E, 3]
+        lengths = torch.linalg.vector_norm(vectors, dim=1, keepdim=True)  # [E, 1]
+        sh = self.spherical_harmonics(vectors)  # [E, (max_ell+1)^2]
+        radial = self.radial_embedding(lengths)  # [E, num_bessel]
+        h = self.embedding.index_select(0, species.index_select(0, order)).unsqueeze(1)  # [N, 1, C]
+        features: List[torch.Tensor] = []
+        for layer in self.layers:
+            h = layer(h, sh, radial, sender, receiver, element_counts)
+            features.append(h.index_select(0, inverse))
+        return features

@@ -1,0 +1,109 @@
+"""Model files: one file per model, opened without executing any code from it.
+
+The file is ``torch.save`` of a plain dict::
+
+    {"format": "mlpot-model", "format_version": 1, "config": {...}, "state_dict": {...},
+     "metadata": {...}}
+
+``load_model`` rebuilds the model from the config and loads the weights with
+``torch.load(weights_only=True)``, so a file can only ever hold tensors and plain values.
+"""
+
+import datetime
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
+
+import torch
+from torch import nn
+
+from mlpot.errors import MLPotError
+from mlpot.models import build_model
+
+FORMAT = "mlpot-model"
+FORMAT_VERSION = 1
+
+
+def package_versions() -> Dict[str, str]:
+    import ase
+    import e3nn
+
+    import mlpot
+
+    versions = {"mlpot": mlpot.__version__, "torch": torch.__version__, "e3nn": e3nn.__version__, "ase": ase.__version__}
+    return {name: str(version) for name, version in versions.items()}  # TorchVersion is not a plain str
+
+
+def save_model(model: nn.Module, path: Union[str, Path], metadata: Optional[Dict[str, Any]] = None) -> None:
+    """Write ``model`` to ``path`` atomically (a temporary file, then a rename)."""
+    path = Path(path)
+    config = model.config_dict()
+    stored_metadata = dict(getattr(model, "metadata", {}) or {})
+    stored_metadata.update(metadata or {})
+    stored_metadata.setdefault("units", {"energy": "eV", "length": "Angstrom", "stress": "eV/Angstrom^3"})
+    stored_metadata["elements"] = list(config.get("elements", []))
+    stored_metadata["r_max"] = config.get("r_max")
+    stored_metadata["dtype"] = str(next(model.parameters()).dtype).replace("torch.", "")
+    stored_metadata["versions"] = package_versions()
+    stored_metadata.setdefault("created", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": config,
+        "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
+        "metadata": stored_metadata,
+    }
+    atomic_torch_save(payload, path)
+
+
+def atomic_torch_save(payload: Any, path: Path) -> None:
+    """torch.save to a temporary file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            torch.save(payload, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def read_model_file(path: Union[str, Path]) -> Dict[str, Any]:
+    """The stored dict of a model file, checked for format; user errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise MLPotError(f"model file {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        reason = next((line for line in lines if "Unpickler error" in line), lines[0] if lines else type(error).__name__)
+        raise MLPotError(f"{path} is not an mlpot model file ({reason})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise MLPotError(f"{path} is not an mlpot model file (no '{FORMAT}' header)")
+    if int(payload.get("format_version", -1)) > FORMAT_VERSION:
+        raise MLPotError(
+            f"{path} has model format {payload['format_version']}, newer than this mlpot reads ({FORMAT_VERSION}); "
+            "upgrade mlpot"
+        )
+    return payload
+
+
+def load_model(path: Union[str, Path], dtype: Optional[torch.dtype] = None, device: str = "cpu") -> nn.Module:
+    """Rebuild a saved model; ``dtype``/``device`` convert it after loading."""
+    payload = read_model_file(path)
+    model = build_model(payload["config"])
+    try:
+        model.load_state_dict(payload["state_dict"], strict=True)
+    except RuntimeError as error:
+        raise MLPotError(f"{path}: weights do not fit the stored config ({str(error).splitlines()[0]})") from None
+    model.metadata = payload.get("metadata", {})
+    if dtype is not None:
+        model = model.to(dtype)
+    return model.to(device).eval()

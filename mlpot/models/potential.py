@@ -1,0 +1,198 @@
+"""MACE-style interatomic potential: energies, forces and stress from one forward.
+
+    E_i = E0[z_i] + scale * sum_t readout_t(h_i^t) + shift,   E = sum_i E_i
+    F = -dE/dpositions,   virial = -dE/d(strain),   stress = -virial / volume
+
+Forces and stress are autograd derivatives of the same energy, so forces are exactly
+conservative. Strain is applied as a symmetric displacement of positions, cell and shifts.
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Literal, Optional, Union
+
+import torch
+from ase.data import atomic_numbers as symbol_to_z
+from ase.data import chemical_symbols
+from torch import nn
+
+from mlpot.config import default_dtype, parse_section
+from mlpot.data import keys
+from mlpot.errors import MLPotError
+from mlpot.models.backbone import Backbone
+from mlpot.nn.irreps import FeatureIrreps
+from mlpot.nn.readout import LinearReadout, MLPReadout
+from mlpot.nn.scatter import scatter_sum
+
+
+@dataclass
+class PotentialConfig:
+    """Hyper-parameters of :class:`MACEPotential`; names match mace-torch's where they exist."""
+
+    elements: List[Union[str, int]]
+    task: Literal["potential"] = "potential"
+    r_max: float = 5.0
+    num_bessel: int = 8
+    num_polynomial_cutoff: int = 5
+    max_ell: int = 3
+    hidden_irreps: str = "128x0e+128x1o"
+    correlation: int = 3
+    num_interactions: int = 2
+    radial_mlp: List[int] = field(default_factory=lambda: [64, 64, 64])
+    readout_mlp: int = 16
+    avg_num_neighbors: float = 10.0
+    atomic_energies: Optional[Dict[str, float]] = None
+    scale: float = 1.0
+    shift: float = 0.0
+    dtype: Literal["float32", "float64"] = "float64"
+
+    def validate(self, where: str) -> None:
+        self.elements = canonical_elements(self.elements, f"{where}.elements")
+        FeatureIrreps.parse(self.hidden_irreps)
+        checks = [
+            (self.r_max > 0, "r_max", "must be positive"),
+            (self.num_bessel >= 1, "num_bessel", "must be at least 1"),
+            (self.num_polynomial_cutoff >= 2, "num_polynomial_cutoff", "must be at least 2"),
+            (0 <= self.max_ell <= 6, "max_ell", "must be between 0 and 6"),
+            (1 <= self.correlation <= 3, "correlation", "must be 1, 2 or 3"),
+            (self.num_interactions >= 1, "num_interactions", "must be at least 1"),
+            (all(width >= 1 for width in self.radial_mlp), "radial_mlp", "widths must be positive"),
+            (self.readout_mlp >= 1, "readout_mlp", "must be positive"),
+            (self.avg_num_neighbors > 0, "avg_num_neighbors", "must be positive"),
+        ]
+        for ok, key, message in checks:
+            if not ok:
+                raise MLPotError(f"'{where}.{key}' {message}, got {getattr(self, key)!r}")
+        energies = {str(k): float(v) for k, v in (self.atomic_energies or {}).items()}
+        for symbol in energies:
+            if symbol not in self.elements:
+                raise MLPotError(f"'{where}.atomic_energies' names {symbol}, which is not in elements {self.elements}")
+        self.atomic_energies = {symbol: energies.get(symbol, 0.0) for symbol in self.elements}
+
+
+def canonical_elements(elements: List[Union[str, int]], where: str) -> List[str]:
+    """Symbols or atomic numbers -> unique symbols ordered by atomic number."""
+    if not elements:
+        raise MLPotError(f"'{where}' must list at least one element")
+    numbers = []
+    for element in elements:
+        if isinstance(element, int) and 1 <= element < len(chemical_symbols):
+            numbers.append(element)
+        elif isinstance(element, str) and element in symbol_to_z and element != "X":
+            numbers.append(symbol_to_z[element])
+        else:
+            raise MLPotError(f"'{where}' has {element!r}, which is not an element symbol or atomic number")
+    if len(set(numbers)) != len(numbers):
+        raise MLPotError(f"'{where}' lists an element twice: {elements}")
+    return [chemical_symbols[z] for z in sorted(numbers)]
+
+
+class MACEPotential(nn.Module):
+    """E(3)-equivariant potential; ``forward(data)`` returns energies, forces and stress."""
+
+    def __init__(self, config: PotentialConfig) -> None:
+        super().__init__()
+        self.config = config
+        hidden = FeatureIrreps.parse(config.hidden_irreps)
+        numbers = [symbol_to_z[symbol] for symbol in config.elements]
+        self.num_elements = len(numbers)
+        self.r_max = config.r_max
+        self.num_interactions = config.num_interactions
+        self.backbone = Backbone(
+            num_elements=len(numbers),
+            r_max=config.r_max,
+            num_bessel=config.num_bessel,
+            num_polynomial_cutoff=config.num_polynomial_cutoff,
+            max_ell=config.max_ell,
+            hidden=hidden,
+            correlation=config.correlation,
+            num_interactions=config.num_interactions,
+            radial_mlp=config.radial_mlp,
+            avg_num_neighbors=config.avg_num_neighbors,
+            last_lmax=0,
+        )
+        readouts: List[nn.Module] = [LinearReadout(hidden.channels) for _ in range(config.num_interactions - 1)]
+        readouts.append(MLPReadout(hidden.channels, config.readout_mlp))
+        self.readouts = nn.ModuleList(readouts)
+        species_index = torch.full((len(chemical_symbols),), -1, dtype=torch.long)
+        species_index[torch.tensor(numbers)] = torch.arange(len(numbers))
+        self.register_buffer("species_index", species_index)
+        self.register_buffer("atomic_numbers", torch.tensor(numbers, dtype=torch.long))
+        energies = config.atomic_energies or {}
+        self.register_buffer("atomic_energies", torch.tensor([energies.get(s, 0.0) for s in config.elements]))
+        self.register_buffer("scale", torch.tensor(config.scale))
+        self.register_buffer("shift", torch.tensor(config.shift))
+
+    def species(self, atomic_numbers: torch.Tensor) -> torch.Tensor:
+        """Atomic numbers [N] -> model element indices [N]; unknown elements fail loudly."""
+        species = self.species_index[atomic_numbers]
+        if bool((species < 0).any()):
+            unknown: List[int] = torch.unique(atomic_numbers[species < 0]).tolist()
+            raise RuntimeError(f"atomic numbers {unknown} are not among the model's elements")
+        return species
+
+    def node_energy(
+        self, positions: torch.Tensor, shifts: torch.Tensor, atomic_numbers: torch.Tensor, edge_index: torch.Tensor
+    ) -> torch.Tensor:
+        """Energy of each atom [N] (eV); the one place the network is evaluated."""
+        species = self.species(atomic_numbers)
+        features = self.backbone(positions, shifts, species, edge_index)
+        interaction_energy = torch.zeros_like(positions[:, 0])
+        for t, readout in enumerate(self.readouts):
+            interaction_energy = interaction_energy + readout(features[t])
+        return self.atomic_energies[species] + self.scale * interaction_energy + self.shift
+
+    def forward(
+        self,
+        data: Dict[str, torch.Tensor],
+        compute_forces: bool = True,
+        compute_stress: bool = False,
+        training: bool = False,
+    ) -> Dict[str, torch.Tensor]:
+        """Energies [B], node energies [N], forces [N, 3] and, with compute_stress, virial and
+        stress [B, 3, 3]. ``training`` keeps the graph of the derivatives for force losses."""
+        positions = data[keys.POSITIONS]
+        shifts = data[keys.SHIFTS]
+        edge_index = data[keys.EDGE_INDEX]
+        batch = data[keys.BATCH]
+        cell = data[keys.CELL]
+        num_graphs = cell.shape[0]
+        inputs: List[torch.Tensor] = []
+        if compute_forces or compute_stress:
+            if not positions.requires_grad:
+                positions.requires_grad_(True)
+            inputs.append(positions)
+        if compute_stress:
+            displacement = torch.zeros(num_graphs, 3, 3, dtype=positions.dtype, device=positions.device)
+            displacement.requires_grad_(True)
+            inputs.append(displacement)
+            strain = 0.5 * (displacement + displacement.transpose(1, 2))  # [B, 3, 3]
+            positions = positions + torch.bmm(positions.unsqueeze(1), strain[batch]).squeeze(1)
+            edge_strain = strain[batch[edge_index[1]]]  # [E, 3, 3]
+            shifts = shifts + torch.bmm(shifts.unsqueeze(1), edge_strain).squeeze(1)
+            cell = cell + torch.bmm(cell, strain)
+        node_energy = self.node_energy(positions, shifts, data[keys.ATOMIC_NUMBERS], edge_index)
+        energy = scatter_sum(node_energy, batch, num_graphs)
+        out: Dict[str, torch.Tensor] = {keys.ENERGY: energy, keys.NODE_ENERGY: node_energy}
+        if len(inputs) > 0:
+            grads = torch.autograd.grad(
+                [energy.sum()], inputs, create_graph=training, retain_graph=training, allow_unused=True
+            )
+            force_grad = grads[0]
+            out[keys.FORCES] = -force_grad if force_grad is not None else torch.zeros_like(inputs[0])
+            if compute_stress:
+                strain_grad = grads[1]
+                virial = -strain_grad if strain_grad is not None else torch.zeros_like(cell)
+                volume = torch.linalg.det(cell).abs().view(-1, 1, 1)
+                out[keys.VIRIAL] = virial
+                out[keys.STRESS] = torch.where(volume > 0, -virial / volume.clamp(min=1e-12), torch.zeros_like(virial))
+        return out
+
+    @classmethod
+    def from_config(cls, config: Dict[str, Any]) -> "MACEPotential":
+        parsed = parse_section(PotentialConfig, config, "model")
+        with default_dtype(parsed.dtype):
+            return cls(parsed)
+
+    def config_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self.config)
