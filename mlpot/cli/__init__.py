@@ -1,0 +1,1 @@
+"""The ``mlpot`` command line (see :mod:`mlpot.cli.main`)."""

@@ -1,0 +1,59 @@
+"""The ``mlpot`` command: subcommands from a name -> module table.
+
+Each subcommand module provides ``add_arguments(parser)`` and ``run(args) -> int``. A user
+mistake (:class:`MLPotError`) prints one line and exits 2; ``--debug`` shows the traceback.
+"""
+
+import argparse
+import importlib
+import sys
+from typing import List, Optional
+
+from mlpot.errors import MLPotError
+
+# name -> (module, one-line help)
+SUBCOMMANDS = {
+    "data": ("mlpot.cli.data", "convert and inspect datasets"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlpot", description="E(3)-equivariant machine-learning models for atoms")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of errors")
+    parser.add_argument("--version", action="version", version=f"mlpot {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = commands.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def _version() -> str:
+    from mlpot import __version__
+
+    return __version__
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except MLPotError as error:
+        if args.debug:
+            raise
+        print(f"mlpot: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("mlpot: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
