@@ -10,7 +10,7 @@ import contextlib
 import dataclasses
 import difflib
 import typing
-from typing import Any, Dict, Iterator, Type, TypeVar
+from typing import Any, Dict, Iterator, List, Optional, Type, TypeVar
 
 import torch
 
@@ -29,8 +29,8 @@ def parse_section(cls: Type[Section], given: Dict[str, Any], where: str) -> Sect
     hints = typing.get_type_hints(cls)
     for key in given:
         if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; allowed keys: {', '.join(fields)}"
+            meant = likely_key(str(key), list(fields))
+            hint = f"; did you mean '{meant}'?" if meant else f"; allowed keys: {', '.join(fields)}"
             raise MLPotError(f"unknown key '{where}.{key}'{hint}")
     missing = [
         name
@@ -47,6 +47,22 @@ def parse_section(cls: Type[Section], given: Dict[str, Any], where: str) -> Sect
     if validate is not None:
         validate(where)
     return section
+
+
+def likely_key(key: str, allowed: List[str]) -> Optional[str]:
+    """The allowed key a typo most likely meant: a close spelling, an abbreviation ("dir" ->
+    "directory") or matching initials ("learning_rate" -> "lr")."""
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    prefixed = [candidate for candidate in allowed if len(key) >= 2 and candidate.startswith(key)]
+    if len(prefixed) == 1:
+        return prefixed[0]
+    initials = "".join(word[0] for word in key.split("_") if word)
+    for candidate in allowed:
+        if candidate == initials or "".join(w[0] for w in candidate.split("_") if w) == key:
+            return candidate
+    return None
 
 
 def _check_type(value: Any, hint: Any, key: str) -> Any:

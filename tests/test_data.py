@@ -186,3 +186,16 @@ def test_graphs_carry_labels_in_requested_dtype(tmp_path):
     graph = read_labelled(tmp_path / "cu.xyz").graphs(4.0, dtype=torch.float32)[0]
     assert graph[keys.ENERGY].dtype == torch.float32 and graph[keys.FORCES].shape == (4, 3)
     assert graph[keys.WEIGHT].item() == 1.0 and graph[keys.CONFIG_TYPE] == "Default"
+
+
+def test_every_package_directory_is_installed():
+    """pyproject lists packages explicitly (calculators/ is mapped to mlpot.calculators)."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    found = {".".join(p.parent.relative_to(root).parts) for p in (root / "mlpot").rglob("__init__.py")}
+    found.add("mlpot.calculators")
+    assert listed == found
+    assert config["package-dir"] == {"mlpot.calculators": "calculators"}

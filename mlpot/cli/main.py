@@ -9,10 +9,13 @@ import importlib
 import sys
 from typing import List, Optional
 
+from mlpot.allocator import keep_freed_memory
 from mlpot.errors import MLPotError
 
 # name -> (module, one-line help)
 SUBCOMMANDS = {
+    "train": ("mlpot.cli.train", "train a model from a YAML config"),
+    "eval": ("mlpot.cli.eval", "evaluate a model on a labelled file"),
     "data": ("mlpot.cli.data", "convert and inspect datasets"),
 }
 
@@ -41,6 +44,7 @@ def _version() -> str:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    keep_freed_memory()
     try:
         return int(args.run(args) or 0)
     except MLPotError as error:

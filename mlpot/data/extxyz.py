@@ -6,13 +6,17 @@ its last digits). mlpot writes every float with Python's shortest round-trip rep
 name and renamed, so an interrupted write never leaves a partial file behind.
 """
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Dict, Iterable, Optional, Union
 
 import numpy as np
 from ase import Atoms
+from ase.stress import voigt_6_to_full_3x3_stress
+
+from mlpot.files import atomic_output
+
+
+_FULL_3X3_KEYS = ("stress", "virial", "virials")
 
 
 def _value(value) -> str:
@@ -49,6 +53,8 @@ def format_frame(atoms: Atoms, info: Optional[Dict] = None, arrays: Optional[Dic
         columns.append(array)
     comment.append("Properties=" + ":".join(properties))
     for key, value in info.items():
+        if key in _FULL_3X3_KEYS and np.size(value) == 6:  # ASE reads these keys as 9 numbers only
+            value = voigt_6_to_full_3x3_stress(np.asarray(value, dtype=np.float64))
         comment.append(f"{key}={_value(value)}")
     comment.append("pbc=" + _value(" ".join("T" if p else "F" for p in atoms.pbc)))
     lines = [str(len(atoms)), " ".join(comment)]
@@ -62,19 +68,10 @@ def format_frame(atoms: Atoms, info: Optional[Dict] = None, arrays: Optional[Dic
 
 def write_extxyz(path: Union[str, Path], frames: Iterable[Union[Atoms, tuple]]) -> int:
     """Write frames (Atoms, or (Atoms, info, arrays) tuples) atomically; returns the frame count."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     count = 0
-    try:
-        with os.fdopen(handle, "w") as stream:
-            for frame in frames:
-                atoms, info, arrays = frame if isinstance(frame, tuple) else (frame, None, None)
-                stream.write(format_frame(atoms, info, arrays))
-                count += 1
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    with atomic_output(path, "w") as stream:
+        for frame in frames:
+            atoms, info, arrays = frame if isinstance(frame, tuple) else (frame, None, None)
+            stream.write(format_frame(atoms, info, arrays))
+            count += 1
     return count

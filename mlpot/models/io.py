@@ -10,9 +10,7 @@ The file is ``torch.save`` of a plain dict::
 """
 
 import datetime
-import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
@@ -20,6 +18,7 @@ import torch
 from torch import nn
 
 from mlpot.errors import MLPotError
+from mlpot.files import atomic_output
 from mlpot.models import build_model
 
 FORMAT = "mlpot-model"
@@ -60,18 +59,8 @@ def save_model(model: nn.Module, path: Union[str, Path], metadata: Optional[Dict
 
 def atomic_torch_save(payload: Any, path: Path) -> None:
     """torch.save to a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(payload, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    with atomic_output(path, "wb") as stream:
+        torch.save(payload, stream)
 
 
 def read_model_file(path: Union[str, Path]) -> Dict[str, Any]:
@@ -107,3 +96,4 @@ def load_model(path: Union[str, Path], dtype: Optional[torch.dtype] = None, devi
     if dtype is not None:
         model = model.to(dtype)
     return model.to(device).eval()
+

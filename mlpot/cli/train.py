@@ -1,0 +1,43 @@
+"""Train a model from a YAML config.
+
+  mlpot train CONFIG.yaml [--set section.key=value ...]
+  mlpot train --demo                   the packaged demo: EMT Cu-Au, a few minutes on 2 cores
+  torchrun --nproc-per-node N $(which mlpot) train CONFIG.yaml     data-parallel on N processes
+
+Running the same command again continues an interrupted run from its last checkpoint.
+"""
+
+import argparse
+from importlib import resources
+from pathlib import Path
+
+from mlpot.errors import MLPotError
+from mlpot.train import distributed
+from mlpot.train.config import apply_overrides, parse_config, read_yaml
+from mlpot.train.trainer import Trainer
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", nargs="?", help="YAML config with sections data, model, training, output")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value")
+    parser.add_argument("--demo", action="store_true", help="train the packaged demo potential")
+
+
+def demo_config_path() -> Path:
+    return Path(str(resources.files("mlpot") / "data" / "demo" / "config.yaml"))
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.demo == bool(args.config):
+        raise MLPotError("give a config file or --demo (not both)")
+    path = demo_config_path() if args.demo else Path(args.config)
+    raw = apply_overrides(read_yaml(path), args.set)
+    if args.demo:
+        raw.setdefault("output", {}).setdefault("directory", "mlpot-demo")
+    config = parse_config(raw, base_dir=path.parent)
+    group = distributed.start(config.training.device)
+    try:
+        Trainer(config, raw, group).run()
+    finally:
+        distributed.stop(group)
+    return 0

@@ -1,0 +1,1 @@
+"""Demo dataset and config for `mlpot train --demo` (see make_demo.py)."""

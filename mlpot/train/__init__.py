@@ -1,0 +1,1 @@
+"""Training: config schema, tasks (loss and metrics), trainer, plots."""

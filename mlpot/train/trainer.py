@@ -1,0 +1,384 @@
+"""The training loop behind ``mlpot train``: EMA, checkpoints, resume, stage two, DDP.
+
+Output directory::
+
+    requested_config.yaml   the config as given (after --set), to recognise the same run
+    config.yaml             the fully resolved config (defaults and data statistics filled in)
+    checkpoint.pt           everything needed to continue (written atomically)
+    log.csv, learning_curve.png
+    best.model              EMA weights at the best validation loss
+    final.model             EMA weights at the end
+    test_metrics.json       errors of best.model on the test file, when one is given
+
+Resuming is exact: batches come from a sampler seeded by (seed, epoch), a checkpoint stores the
+position inside the epoch with the optimiser, scheduler, EMA and RNG states, and a restarted
+run skips the batches it already took.
+"""
+
+import csv
+import json
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+import yaml
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data.distributed import DistributedSampler
+from torch_geometric.loader import DataLoader
+from tqdm import tqdm
+
+from mlpot.config import DTYPES
+from mlpot.errors import MLPotError
+from mlpot.files import atomic_output
+from mlpot.models import build_model
+from mlpot.models.io import atomic_torch_save, save_model
+from mlpot.train import plots
+from mlpot.train.config import TrainConfig
+from mlpot.train.distributed import ProcessGroup
+from mlpot.train.ema import ExponentialMovingAverage
+from mlpot.train.tasks import task_for
+
+CHECKPOINT = "checkpoint.pt"
+REQUESTED = "requested_config.yaml"
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, requested: Dict[str, Any], group: ProcessGroup) -> None:
+        self.config = config
+        self.requested = requested
+        self.group = group
+        self.output = Path(config.output.directory)
+        self.device = torch.device(config.training.device)
+        self.task = task_for(config)
+
+    # ----------------------------------------------------------------------------- setup
+    def _claim_output_directory(self) -> bool:
+        """True to resume; raises if the directory holds something else."""
+        requested_path = self.output / REQUESTED
+        if requested_path.is_file():
+            previous = yaml.safe_load(requested_path.read_text())
+            if previous != self.requested:
+                difference = _first_difference(previous, self.requested)
+                raise MLPotError(
+                    f"output directory {self.output} holds another run ({difference}); "
+                    "choose another output.directory or remove that one"
+                )
+            return (self.output / CHECKPOINT).is_file()
+        if self.output.exists() and any(self.output.iterdir()):
+            raise MLPotError(f"output directory {self.output} is not empty and holds no mlpot run; choose another")
+        return False
+
+    def _log(self, message: str) -> None:
+        if self.group.is_main:
+            tqdm.write(message)
+
+    # ----------------------------------------------------------------------------- run
+    def run(self) -> Path:
+        self.task.check_model_config()
+        resume = self._claim_output_directory()
+        if resume:
+            state = torch.load(self.output / CHECKPOINT, map_location="cpu", weights_only=True)
+            if state.get("finished"):
+                self._log(f"run in {self.output} already finished; its models are best.model and final.model")
+                return self.output
+        self.group.barrier()
+        dtype = DTYPES[self.config.model.get("dtype", "float64")]
+        torch.manual_seed(self.config.training.seed)
+        data = self.task.prepare(dtype)
+        model = build_model(data.model_config).to(self.device)
+        self.model = model
+        if self.group.is_main:
+            self.output.mkdir(parents=True, exist_ok=True)
+            (self.output / REQUESTED).write_text(yaml.safe_dump(self.requested, sort_keys=False))
+            resolved = self.config.as_dict()
+            resolved["model"] = model.config_dict()
+            (self.output / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+        self.metadata = {"training_data": data.summary, "task": self.task.name}
+        training = self.config.training
+        self.optimizer = _optimizer(model, training)
+        self.scheduler = _scheduler(self.optimizer, training)
+        self.ema = ExponentialMovingAverage(model, training.ema_decay) if training.ema_decay else None
+        self.state: Dict[str, Any] = {
+            "epoch": 0,
+            "batch": 0,
+            "elapsed": 0.0,
+            "best_loss": math.inf,
+            "best_epoch": -1,
+            "history": [],
+            "stage_two": False,
+            "finished": False,
+        }
+        if resume:
+            self._restore(state)
+            self._log(f"resuming {self.output} at epoch {self.state['epoch']}, batch {self.state['batch']}")
+        self.network = DistributedDataParallel(model) if self.group.active else model
+        self._train(data)
+        return self._finish(data)
+
+    def _train(self, data) -> None:
+        training = self.config.training
+        local_batch = _local_batch_size(training.batch_size, self.group.world_size)
+        sampler = DistributedSampler(
+            data.train, num_replicas=self.group.world_size, rank=self.group.rank, shuffle=True, seed=training.seed
+        )
+        loader = DataLoader(data.train, batch_size=local_batch, sampler=sampler)
+        valid_loader = self._eval_loader(data.valid)
+        started = time.perf_counter()
+        elapsed_before = self.state["elapsed"]
+        last_checkpoint = started
+        stop_reason = None
+        while self.state["epoch"] < training.max_epochs and stop_reason is None:
+            epoch = self.state["epoch"]
+            self._maybe_enter_stage_two(epoch)
+            weights = self.task.loss_weights(self.state["stage_two"])
+            sampler.set_epoch(epoch)
+            skip = self.state["batch"]
+            train_sum = torch.zeros(2, dtype=torch.float64)  # [sum of this process's loss shares, steps]
+            progress = tqdm(
+                total=len(loader), initial=skip, desc=f"epoch {epoch}", disable=None if self.group.is_main else True, leave=False
+            )
+            for index, batch in enumerate(loader):
+                if index < skip:
+                    continue
+                batch = batch.to(self.device)
+                self.optimizer.zero_grad(set_to_none=True)
+                out = self.task.forward(self.network, batch, training=True)
+                loss = self.task.loss(out, batch, weights, self.group.reduce_sum, self.group.world_size)
+                loss.backward()
+                if training.clip_grad is not None:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), training.clip_grad)
+                self.optimizer.step()
+                if self.ema is not None:
+                    self.ema.update(self.model)
+                train_sum += torch.tensor([loss.item() / self.group.world_size, 1.0])
+                self.state["batch"] = index + 1
+                self.state["elapsed"] = elapsed_before + time.perf_counter() - started
+                progress.update(1)
+                progress.set_postfix(loss=f"{loss.item() / self.group.world_size:.4g}")
+                if self._out_of_time():
+                    stop_reason = f"time budget of {training.max_time_minutes} min reached"
+                    break
+                if time.perf_counter() - last_checkpoint > 60.0 * self.config.output.checkpoint_every_minutes:
+                    self._checkpoint()
+                    last_checkpoint = time.perf_counter()
+            progress.close()
+            epoch_done = self.state["batch"] >= len(loader)
+            if epoch_done:
+                self.state["epoch"] = epoch + 1
+                self.state["batch"] = 0
+            self.group.reduce_sum(train_sum)  # shares add up to each step's global loss
+            train_loss = float(train_sum[0] * self.group.world_size / max(float(train_sum[1]), 1.0))
+            stop_reason = self._end_of_epoch(epoch, train_loss, valid_loader) or stop_reason
+            self._checkpoint()
+            last_checkpoint = time.perf_counter()
+        if stop_reason:
+            self._log(f"stopping: {stop_reason}")
+
+    def _end_of_epoch(self, epoch: int, train_loss: float, valid_loader) -> Optional[str]:
+        """Validate with EMA weights, step the scheduler, log, keep the best model."""
+        valid_loss, results = self.evaluate(valid_loader, ema=True)
+        training = self.config.training
+        if training.scheduler == "plateau":
+            self.scheduler.step(valid_loss)
+        elif training.scheduler == "cosine":
+            self.scheduler.step()
+        row: Dict[str, float] = {
+            "epoch": epoch,
+            "stage": 2 if self.state["stage_two"] else 1,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "train_loss": train_loss,
+            "valid_loss": valid_loss,
+            "elapsed_s": self.state["elapsed"],
+        }
+        for name, values in results.items():
+            row[f"valid_{name}_mae"] = values["mae"]
+            row[f"valid_{name}_rmse"] = values["rmse"]
+        self.state["history"].append(row)
+        improved = valid_loss < self.state["best_loss"]
+        if improved:
+            self.state["best_loss"] = valid_loss
+            self.state["best_epoch"] = epoch
+            self._save_model("best.model")
+        eta = self._eta()
+        self._log(
+            f"epoch {epoch:4d}  train loss {train_loss:.4g}  valid loss {valid_loss:.4g}  "
+            f"{self.task.epoch_summary(results)}  lr {row['lr']:.2e}  "
+            f"{self.state['elapsed'] / 60:.1f} min{eta}{'  *best' if improved else ''}"
+        )
+        if self.group.is_main:
+            self._write_log()
+        patience = training.patience
+        if patience is not None and epoch - self.state["best_epoch"] >= patience:
+            return f"no better validation loss for {patience} epochs"
+        return None
+
+    def _eta(self) -> str:
+        training = self.config.training
+        done = self.state["epoch"]
+        if done == 0:
+            return ""
+        remaining = (training.max_epochs - done) * self.state["elapsed"] / done
+        if training.max_time_minutes is not None:
+            remaining = min(remaining, 60.0 * training.max_time_minutes - self.state["elapsed"])
+        return f"  ETA {max(remaining, 0.0) / 60:.1f} min"
+
+    def _out_of_time(self) -> bool:
+        budget = self.config.training.max_time_minutes
+        if budget is None:
+            return False
+        flag = torch.tensor([float(self.state["elapsed"] > 60.0 * budget)])
+        return bool(self.group.reduce_sum(flag).item() > 0)  # every process stops at the same batch
+
+    def _maybe_enter_stage_two(self, epoch: int) -> None:
+        training = self.config.training
+        start = training.stage_two_start
+        if start is None or self.state["stage_two"]:
+            return
+        if isinstance(start, float) and start < 1.0:  # a fraction of the run, by epochs or time
+            begin = epoch >= start * training.max_epochs
+            if training.max_time_minutes is not None:
+                begin = begin or self.state["elapsed"] >= start * 60.0 * training.max_time_minutes
+        else:
+            begin = epoch >= int(start)
+        if begin:
+            self.state["stage_two"] = True
+            for group in self.optimizer.param_groups:
+                group["lr"] = training.stage_two_lr
+            self._log(f"stage two from epoch {epoch}: loss weights re-balanced, lr {training.stage_two_lr:g}")
+
+    # ----------------------------------------------------------------------------- evaluation
+    def _eval_loader(self, graphs) -> DataLoader:
+        shard = graphs[self.group.rank :: self.group.world_size]
+        return DataLoader(shard, batch_size=self.config.training.valid_batch_size, shuffle=False)
+
+    def evaluate(self, loader, ema: bool) -> Tuple[float, Dict[str, Dict[str, float]]]:
+        """Stage-one weighted loss and error statistics over all processes' shards."""
+        if ema and self.ema is not None:
+            with self.ema.applied(self.model):
+                return self._evaluate(loader)
+        return self._evaluate(loader)
+
+    def _evaluate(self, loader) -> Tuple[float, Dict[str, Dict[str, float]]]:
+        stats = self.task.new_metrics()
+        sums = None
+        for batch in loader:
+            batch = batch.to(self.device)
+            out = self.task.forward(self.model, batch, training=False)
+            terms = self.task.loss_terms(out, batch).detach().cpu().to(torch.float64)
+            sums = terms if sums is None else sums + terms
+            self.task.update_metrics(stats, out, batch)
+        sums = self.group.reduce_sum(sums if sums is not None else torch.zeros(2, 3, dtype=torch.float64))
+        stats.reduce(self.group.reduce_sum)
+        loss = self.task.combine(sums[0], sums[1], self.task.loss_weights(stage_two=False))
+        return float(loss), stats.result()
+
+    # ----------------------------------------------------------------------------- files
+    def _save_model(self, name: str) -> None:
+        if not self.group.is_main:
+            return
+        if self.ema is not None:
+            with self.ema.applied(self.model):
+                save_model(self.model, self.output / name, metadata=self.metadata)
+        else:
+            save_model(self.model, self.output / name, metadata=self.metadata)
+
+    def _checkpoint(self) -> None:
+        if not self.group.is_main:
+            return
+        payload = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "rng": _rng_state(),
+            **self.state,
+        }
+        atomic_torch_save(payload, self.output / CHECKPOINT)
+
+    def _restore(self, payload: Dict[str, Any]) -> None:
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        if self.ema is not None and payload["ema"] is not None:
+            self.ema.load_state_dict(payload["ema"])
+        _set_rng_state(payload["rng"])
+        for key in self.state:
+            self.state[key] = payload[key]
+
+    def _write_log(self) -> None:
+        history = self.state["history"]
+        columns: List[str] = []
+        for row in history:
+            columns += [key for key in row if key not in columns]
+        with atomic_output(self.output / "log.csv", "w") as stream:
+            writer = csv.DictWriter(stream, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(history)
+        plots.learning_curve(history, self.output / "learning_curve.png")
+
+    def _finish(self, data) -> Path:
+        self._save_model("final.model")
+        if data.test:
+            best = self.output / "best.model"
+            if best.is_file():
+                from mlpot.models.io import read_model_file
+
+                self.model.load_state_dict(read_model_file(best)["state_dict"])
+            _, results = self._evaluate(self._eval_loader(data.test))
+            self._log(self.task.table(results, f"test errors of best.model (epoch {self.state['best_epoch']}, {len(data.test)} frames)"))
+            if self.group.is_main:
+                (self.output / "test_metrics.json").write_text(json.dumps(results, indent=2))
+        self.state["finished"] = True
+        self._checkpoint()
+        self._log(f"done: {self.output / 'best.model'} and {self.output / 'final.model'}")
+        return self.output
+
+
+def _local_batch_size(global_batch: int, world_size: int) -> int:
+    if global_batch % world_size:
+        raise MLPotError(f"training.batch_size {global_batch} must be divisible by the {world_size} processes")
+    return global_batch // world_size
+
+
+def _optimizer(model: torch.nn.Module, training) -> torch.optim.Optimizer:
+    kind = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[training.optimizer]
+    return kind(model.parameters(), lr=training.lr, weight_decay=training.weight_decay, amsgrad=training.amsgrad)
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, training):
+    if training.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=training.lr_factor, patience=training.scheduler_patience
+        )
+    if training.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=training.max_epochs)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+
+
+def _rng_state() -> Dict[str, Any]:
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": torch.tensor(np.random.get_state()[1].astype(np.int64)),
+        "numpy_pos": int(np.random.get_state()[2]),
+        "python": torch.tensor(list(random.getstate()[1]), dtype=torch.int64),
+    }
+
+
+def _set_rng_state(state: Dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    numpy_state = np.random.get_state()
+    np.random.set_state((numpy_state[0], state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
+    python_state = random.getstate()
+    random.setstate((python_state[0], tuple(int(v) for v in state["python"].tolist()), python_state[2]))
+
+
+def _first_difference(old: Any, new: Any, prefix: str = "") -> str:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in list(old) + [k for k in new if k not in old]:
+            if old.get(key) != new.get(key):
+                return _first_difference(old.get(key), new.get(key), f"{prefix}{key}.")
+    return f"{prefix.rstrip('.')} was {old!r}, now {new!r}"
