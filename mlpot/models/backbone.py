@@ -119,18 +119,15 @@ class Backbone(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.irreps_out = [layer.irreps_out for layer in layers]
 
-    def forward(
-        self, positions: torch.Tensor, shifts: torch.Tensor, species: torch.Tensor, edge_index: torch.Tensor
-    ) -> List[torch.Tensor]:
-        """positions [N, 3], shifts [E, 3], species [N] (0..num_elements-1), edge_index [2, E]."""
+    def forward(self, vectors: torch.Tensor, species: torch.Tensor, edge_index: torch.Tensor) -> List[torch.Tensor]:
+        """vectors [E, 3] (r_ij = r_sender - r_receiver + shift), species [N] (0..num_elements-1),
+        edge_index [2, E]; every geometric derivative flows through ``vectors``."""
         order = torch.argsort(species, stable=True)
         inverse = torch.empty_like(order)
         inverse[order] = torch.arange(order.shape[0], device=order.device)
         element_counts: List[int] = torch.bincount(species, minlength=self.num_elements).tolist()
         sender = inverse[edge_index[0]]
         receiver = inverse[edge_index[1]]
-        positions = positions.index_select(0, order)
-        vectors = positions.index_select(0, sender) - positions.index_select(0, receiver) + shifts  # [E, 3]
         lengths = torch.linalg.vector_norm(vectors, dim=1, keepdim=True)  # [E, 1]
         sh = self.spherical_harmonics(vectors)  # [E, (max_ell+1)^2]
         radial = self.radial_embedding(lengths)  # [E, num_bessel]

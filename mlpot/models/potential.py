@@ -131,13 +131,12 @@ class MACEPotential(nn.Module):
             raise RuntimeError(f"atomic numbers {unknown} are not among the model's elements")
         return species
 
-    def node_energy(
-        self, positions: torch.Tensor, shifts: torch.Tensor, atomic_numbers: torch.Tensor, edge_index: torch.Tensor
-    ) -> torch.Tensor:
-        """Energy of each atom [N] (eV); the one place the network is evaluated."""
+    def node_energy(self, vectors: torch.Tensor, atomic_numbers: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        """Energy of each atom [N] (eV) from the edge vectors [E, 3]; the one place the network
+        is evaluated (the ASE path and the LAMMPS export both call it)."""
         species = self.species(atomic_numbers)
-        features = self.backbone(positions, shifts, species, edge_index)
-        interaction_energy = torch.zeros_like(positions[:, 0])
+        features = self.backbone(vectors, species, edge_index)
+        interaction_energy = torch.zeros(atomic_numbers.shape[0], dtype=vectors.dtype, device=vectors.device)
         for t, readout in enumerate(self.readouts):
             interaction_energy = interaction_energy + readout(features[t])
         return self.atomic_energies[species] + self.scale * interaction_energy + self.shift
@@ -171,7 +170,8 @@ class MACEPotential(nn.Module):
             edge_strain = strain[batch[edge_index[1]]]  # [E, 3, 3]
             shifts = shifts + torch.bmm(shifts.unsqueeze(1), edge_strain).squeeze(1)
             cell = cell + torch.bmm(cell, strain)
-        node_energy = self.node_energy(positions, shifts, data[keys.ATOMIC_NUMBERS], edge_index)
+        vectors = positions.index_select(0, edge_index[0]) - positions.index_select(0, edge_index[1]) + shifts
+        node_energy = self.node_energy(vectors, data[keys.ATOMIC_NUMBERS], edge_index)
         energy = scatter_sum(node_energy, batch, num_graphs)
         out: Dict[str, torch.Tensor] = {keys.ENERGY: energy, keys.NODE_ENERGY: node_energy}
         if len(inputs) > 0:

@@ -1,0 +1,1 @@
+"""Exports of trained models for other MD engines (TorchScript for LAMMPS)."""

@@ -1,0 +1,114 @@
+"""TorchScript export for the LAMMPS pair style (``pair_style mlpot``).
+
+LAMMPS hands over local and ghost atoms as explicit positions, so the exported module sees a
+plain graph (no periodic shifts needed, though they are accepted) and a mask of local atoms.
+It returns the energy of the local atoms and, from one gradient with respect to the edge
+vectors r_ij = r_sender - r_receiver + shift,
+
+    forces on every atom (local and ghost):  F_s -= dE/dr_ij,  F_r += dE/dr_ij
+    virial  W = -sum_ij r_ij (x) dE/dr_ij    (LAMMPS's sum_i r_i F_i), per atom half to each end
+
+With a ghost cutoff of num_interactions * r_max the energy of each rank's local atoms is exact;
+LAMMPS reverse-communicates the ghost forces. The network itself is the potential's
+``node_energy``: there is no second implementation.
+
+The archive carries plain-text extra files the C++ side reads without a JSON parser:
+``format`` (mlpot-lammps/1), ``elements`` (symbols in model order, space separated), ``r_max``,
+``num_interactions``, ``dtype`` and ``mlpot_version``.
+
+torch has deprecated TorchScript in favour of torch.export / AOTInductor. This module's forward
+uses no Python-only constructs, so ``torch.export.export(LAMMPSPotential(model), example_inputs)``
+followed by ``torch._inductor.aoti_compile_and_package`` is where an AOTInductor package would
+be produced instead of ``torch.jit.script``; the pair style would then load it with
+``torch::inductor::AOTIModelPackageLoader`` in place of ``torch::jit::load``.
+"""
+
+import copy
+from pathlib import Path
+from typing import Dict, Union
+
+import torch
+from ase.data import chemical_symbols
+from torch import nn
+
+from mlpot.config import DTYPES
+from mlpot.errors import MLPotError
+from mlpot.files import atomic_output
+
+FORMAT = "mlpot-lammps/1"
+
+
+class LAMMPSPotential(nn.Module):
+    """forward(positions [N, 3], atomic_numbers [N], edge_index [2, E], shifts [E, 3], local_mask [N])."""
+
+    def __init__(self, potential: nn.Module) -> None:
+        super().__init__()
+        self.potential = potential
+
+    def forward(
+        self,
+        positions: torch.Tensor,
+        atomic_numbers: torch.Tensor,
+        edge_index: torch.Tensor,
+        shifts: torch.Tensor,
+        local_mask: torch.Tensor,
+    ) -> Dict[str, torch.Tensor]:
+        sender, receiver = edge_index[0], edge_index[1]
+        vectors = positions.index_select(0, sender) - positions.index_select(0, receiver) + shifts  # [E, 3]
+        vectors = vectors.detach().requires_grad_(True)
+        node_energy = self.potential.node_energy(vectors, atomic_numbers, edge_index) * local_mask.to(positions.dtype)
+        energy = node_energy.sum()
+        gradients = torch.autograd.grad([energy], [vectors], allow_unused=True)
+        edge_gradient = gradients[0]
+        if edge_gradient is None:  # no edges at all
+            edge_gradient = torch.zeros_like(vectors)
+        forces = torch.zeros_like(positions)
+        forces = forces.index_add(0, receiver, edge_gradient).index_add(0, sender, -edge_gradient)
+        edge_virial = -vectors.detach().unsqueeze(2) * edge_gradient.unsqueeze(1)  # [E, 3, 3]
+        atom_virial = torch.zeros(positions.shape[0], 3, 3, dtype=positions.dtype, device=positions.device)
+        atom_virial = 0.5 * (atom_virial.index_add(0, sender, edge_virial).index_add(0, receiver, edge_virial))
+        return {
+            "energy": energy.detach().reshape(1),
+            "node_energy": node_energy.detach(),
+            "forces": forces,
+            "virial": edge_virial.sum(dim=0),
+            "atom_virial": atom_virial,
+        }
+
+
+def export_lammps(model: nn.Module, path: Union[str, Path], dtype: str = "float64") -> Path:
+    """Script ``model`` for LAMMPS and save it with its metadata (atomically)."""
+    if dtype not in DTYPES:
+        raise MLPotError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if model.config_dict().get("task", "potential") != "potential":
+        raise MLPotError("only potentials can be exported for LAMMPS")
+    import mlpot
+
+    model = copy.deepcopy(model).to(DTYPES[dtype]).eval()  # leave the caller's model as it was
+    model.requires_grad_(False)
+    scripted = torch.jit.script(LAMMPSPotential(model))
+    extra_files = {
+        "format": FORMAT,
+        "elements": " ".join(chemical_symbols[int(z)] for z in model.atomic_numbers),
+        "r_max": repr(float(model.r_max)),
+        "num_interactions": str(int(model.num_interactions)),
+        "dtype": dtype,
+        "mlpot_version": mlpot.__version__,
+    }
+    path = Path(path)
+    with atomic_output(path, "wb") as stream:
+        torch.jit.save(scripted, stream, _extra_files=extra_files)
+    return path
+
+
+def read_metadata(path: Union[str, Path]) -> Dict[str, str]:
+    """The extra files of an exported model (raises if it is not one)."""
+    files = {"format": "", "elements": "", "r_max": "", "num_interactions": "", "dtype": "", "mlpot_version": ""}
+    try:
+        torch.jit.load(str(path), map_location="cpu", _extra_files=files)
+    except (RuntimeError, ValueError) as error:
+        raise MLPotError(f"{path} is not a TorchScript archive ({str(error).splitlines()[0]})") from None
+    files = {key: value.decode() if isinstance(value, bytes) else value for key, value in files.items()}
+    if files["format"] != FORMAT:
+        raise MLPotError(f"{path} is not an exported mlpot model (format {files['format']!r})")
+    return files
