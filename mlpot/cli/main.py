@@ -16,6 +16,7 @@ from mlpot.errors import MLPotError
 SUBCOMMANDS = {
     "train": ("mlpot.cli.train", "train a model from a YAML config"),
     "eval": ("mlpot.cli.eval", "evaluate a model on a labelled file"),
+    "md": ("mlpot.cli.md", "run molecular dynamics with a trained potential"),
     "export": ("mlpot.cli.export", "export a potential for LAMMPS (TorchScript)"),
     "data": ("mlpot.cli.data", "convert and inspect datasets"),
 }

@@ -65,11 +65,15 @@ def read_frames(path: Union[str, Path], index: str = ":") -> Iterator[Tuple[int,
         yield frame, atoms
         frame += 1
     if frame == 0:
-        raise MLPotError(f"{path}: no frames found")
+        raise MLPotError(f"{path}: no frames found" + ("" if index == ":" else f" at index {index}"))
 
 
-def read_structures(path: Union[str, Path]) -> List[Atoms]:
-    return [atoms for _, atoms in read_frames(path)]
+def read_structure(path: Union[str, Path], index: int = 0) -> Atoms:
+    """Frame ``index`` (negative counts from the end) of an ASE-readable file."""
+    selection = f"{index}:{index + 1}" if index >= 0 else (f"{index}:{index + 1}" if index < -1 else "-1:")
+    for _, atoms in read_frames(path, index=selection):
+        return atoms
+    raise MLPotError(f"{path}: there is no frame {index}")
 
 
 def _lookup(atoms: Atoms, key: str):

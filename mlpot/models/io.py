@@ -84,8 +84,21 @@ def read_model_file(path: Union[str, Path]) -> Dict[str, Any]:
     return payload
 
 
+def resolve_model_path(path: Union[str, Path]) -> Path:
+    """A model file, or the one ``*.model`` file inside a directory (models/<name>)."""
+    path = Path(path)
+    if path.is_dir():
+        candidates = sorted(path.glob("*.model"))
+        if len(candidates) != 1:
+            found = ", ".join(p.name for p in candidates) or "none"
+            raise MLPotError(f"{path} must hold exactly one .model file (found {found})")
+        return candidates[0]
+    return path
+
+
 def load_model(path: Union[str, Path], dtype: Optional[torch.dtype] = None, device: str = "cpu") -> nn.Module:
-    """Rebuild a saved model; ``dtype``/``device`` convert it after loading."""
+    """Rebuild a saved model (a file, or a directory holding one); ``dtype``/``device`` convert it."""
+    path = resolve_model_path(path)
     payload = read_model_file(path)
     model = build_model(payload["config"])
     try:

@@ -1,0 +1,61 @@
+"""Run molecular dynamics with a trained potential.
+
+  mlpot md --model M --structure FILE [--ensemble nve|nvt|npt] [--temperature K]
+           [--timestep fs] [--steps N] [--output traj.xyz] [--log md.csv]
+
+M is a model file or a directory holding one (models/<name>). The structure is any
+ASE-readable file (its first frame unless --index). Ctrl-C or SIGTERM stops at the next step,
+writes it, and exits; NVE runs end with the energy drift in meV/atom/ps.
+"""
+
+import argparse
+from pathlib import Path
+
+from mlpot.calculators import MLPotCalculator
+from mlpot.data.dataset import read_structure
+from mlpot.md.driver import ENSEMBLES, MDSettings, describe, run_md
+from mlpot.models.io import resolve_model_path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = MDSettings()
+    parser.add_argument("--model", required=True, help="model file, or a directory holding one")
+    parser.add_argument("--structure", required=True, help="starting structure (any ASE format)")
+    parser.add_argument("--index", type=int, default=0, help="frame of the structure file (default 0)")
+    parser.add_argument("--ensemble", default=defaults.ensemble, choices=ENSEMBLES)
+    parser.add_argument("--temperature", type=float, default=defaults.temperature, help="K (default 300)")
+    parser.add_argument("--timestep", type=float, default=defaults.timestep, help="fs (default 0.5)")
+    parser.add_argument("--steps", type=int, default=defaults.steps)
+    parser.add_argument("--interval", type=int, default=defaults.interval, help="write every k steps (default 10)")
+    parser.add_argument("--output", help="trajectory file (extxyz)")
+    parser.add_argument("--log", help="CSV of time, energies, temperature, pressure")
+    parser.add_argument("--friction", type=float, default=defaults.friction, help="Langevin friction, 1/fs")
+    parser.add_argument("--pressure", type=float, default=defaults.pressure, help="NPT pressure, bar")
+    parser.add_argument("--compressibility", type=float, default=defaults.compressibility, help="NPT, 1/bar")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="velocities and thermostat noise")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    parser.add_argument("--skin", type=float, default=0.5, help="neighbour-list skin, Å")
+
+
+def run(args: argparse.Namespace) -> int:
+    model_path = resolve_model_path(args.model)
+    atoms = read_structure(args.structure, args.index)
+    atoms.calc = MLPotCalculator(model_path, device=args.device, dtype=args.dtype, skin=args.skin)
+    settings = MDSettings(
+        ensemble=args.ensemble,
+        temperature=args.temperature,
+        timestep=args.timestep,
+        steps=args.steps,
+        interval=args.interval,
+        friction=args.friction,
+        pressure=args.pressure,
+        compressibility=args.compressibility,
+        seed=args.seed,
+    )
+    print(f"{len(atoms)} atoms, {args.ensemble}, {args.temperature:g} K, {args.timestep:g} fs x {args.steps} steps, model {model_path}")
+    summary = run_md(atoms, settings, Path(args.output) if args.output else None, Path(args.log) if args.log else None)
+    print(describe(summary, settings))
+    if summary.interrupted:
+        return 130 if summary.interrupted == "SIGINT" else 143
+    return 0

@@ -1,0 +1,1 @@
+"""Molecular dynamics with mlpot potentials (the driver behind ``mlpot md``)."""

@@ -1,0 +1,213 @@
+"""The MD driver behind ``mlpot md``: ASE dynamics with an mlpot potential.
+
+Ensembles: nve (velocity Verlet), nvt (Langevin), npt (Berendsen barostat and thermostat,
+periodic cells only). The trajectory (extxyz with energies and forces) and a CSV log are
+written as the run goes and flushed at every write, so a run stopped by Ctrl-C or SIGTERM
+leaves files that hold exactly the steps done so far.
+"""
+
+import csv
+import math
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, List, Optional
+
+import numpy as np
+from ase import Atoms, units
+from ase.md.langevin import Langevin
+from ase.md.nptberendsen import NPTBerendsen
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
+from ase.md.verlet import VelocityVerlet
+from tqdm import tqdm
+
+from mlpot.data.extxyz import format_frame
+from mlpot.errors import MLPotError
+
+ENSEMBLES = ("nve", "nvt", "npt")
+
+
+@dataclass
+class MDSettings:
+    ensemble: str = "nve"
+    temperature: float = 300.0  # K: initial velocities, and the thermostat's target
+    timestep: float = 0.5  # fs
+    steps: int = 1000
+    interval: int = 10  # write trajectory and log every this many steps
+    friction: float = 0.01  # 1/fs, Langevin
+    pressure: float = 1.01325  # bar, NPT
+    taut: float = 100.0  # fs, Berendsen thermostat time
+    taup: float = 1000.0  # fs, Berendsen barostat time
+    compressibility: float = 4.6e-5  # 1/bar (water-like; set it for your material)
+    seed: int = 0
+
+    def validate(self, atoms: Atoms) -> None:
+        if self.ensemble not in ENSEMBLES:
+            raise MLPotError(f"--ensemble must be one of {', '.join(ENSEMBLES)}, got {self.ensemble!r}")
+        if self.timestep <= 0 or self.steps < 0 or self.interval < 1:
+            raise MLPotError("--timestep must be positive, --steps non-negative and --interval at least 1")
+        if self.temperature < 0:
+            raise MLPotError(f"--temperature must be non-negative, got {self.temperature}")
+        if self.ensemble == "npt" and not atoms.pbc.all():
+            raise MLPotError("--ensemble npt needs a structure periodic in all three directions")
+
+
+@dataclass
+class MDSummary:
+    steps_done: int
+    wall_seconds: float
+    ns_per_day: float
+    drift_mev_per_atom_per_ps: Optional[float]
+    fluctuation_mev_per_atom: Optional[float]
+    interrupted: Optional[str]
+
+
+class _StopRequested(Exception):
+    """Raised from a signal handler to end the run between steps."""
+
+
+def make_dynamics(atoms: Atoms, settings: MDSettings):
+    timestep = settings.timestep * units.fs
+    if settings.ensemble == "nve":
+        return VelocityVerlet(atoms, timestep)
+    rng = np.random.default_rng(settings.seed)
+    if settings.ensemble == "nvt":
+        return Langevin(atoms, timestep, temperature_K=settings.temperature, friction=settings.friction / units.fs, fixcm=False, rng=rng)
+    return NPTBerendsen(
+        atoms,
+        timestep,
+        temperature_K=settings.temperature,
+        taut=settings.taut * units.fs,
+        pressure_au=settings.pressure * units.bar,
+        taup=settings.taup * units.fs,
+        compressibility_au=settings.compressibility / units.bar,
+    )
+
+
+def initial_velocities(atoms: Atoms, settings: MDSettings) -> None:
+    """Maxwell-Boltzmann at the temperature unless the structure has momenta; no drift or spin."""
+    if atoms.get_momenta().any():
+        return
+    MaxwellBoltzmannDistribution(atoms, temperature_K=settings.temperature, rng=np.random.default_rng(settings.seed))
+    Stationary(atoms)
+    if not atoms.pbc.any():
+        ZeroRotation(atoms)
+
+
+def run_md(
+    atoms: Atoms,
+    settings: MDSettings,
+    trajectory: Optional[Path] = None,
+    log: Optional[Path] = None,
+    progress: bool = True,
+) -> MDSummary:
+    """Run MD on ``atoms`` (which carries the calculator) and write what was asked for."""
+    settings.validate(atoms)
+    initial_velocities(atoms, settings)
+    dynamics = make_dynamics(atoms, settings)
+    periodic = bool(atoms.pbc.all())
+    times, energies = [], []
+    streams: List[IO] = []
+    trajectory_stream = _open(trajectory, streams)
+    log_writer = None
+    log_stream = _open(log, streams)
+    if log_stream is not None:
+        log_writer = csv.writer(log_stream)
+        header = ["step", "time_ps", "epot_eV", "ekin_eV", "etot_eV", "temperature_K"]
+        log_writer.writerow(header + (["pressure_bar", "volume_A3"] if periodic else []))
+
+    def record(step: int) -> None:
+        epot, ekin = atoms.get_potential_energy(), atoms.get_kinetic_energy()
+        time_ps = step * settings.timestep / 1000.0
+        times.append(time_ps)
+        energies.append(epot + ekin)
+        if log_writer is not None:
+            row = [step, f"{time_ps:.6f}", repr(float(epot)), repr(float(ekin)), repr(float(epot + ekin))]
+            row.append(f"{atoms.get_temperature():.4f}")
+            if periodic:
+                pressure = -np.trace(atoms.get_stress(voigt=False)) / 3.0 / units.bar
+                row += [f"{pressure:.4f}", f"{atoms.get_volume():.6f}"]
+            log_writer.writerow(row)
+            log_stream.flush()
+        if trajectory_stream is not None:
+            info = {"step": step, "time_ps": time_ps, "energy": epot}
+            arrays = {"forces": atoms.get_forces(), "velocities": atoms.get_velocities()}
+            trajectory_stream.write(format_frame(atoms, info, arrays))
+            trajectory_stream.flush()
+
+    # A signal only sets a flag; the run stops at the next step boundary, where the state is
+    # consistent, and that step is written before the files are closed.
+    requested: List[str] = []
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda signum, frame: requested.append(signal.Signals(signum).name))
+
+    def check_stop() -> None:
+        if requested:
+            raise _StopRequested(requested[0])
+
+    dynamics.attach(check_stop, interval=1)
+    interrupted = None
+    started = time.perf_counter()
+    bar = tqdm(total=settings.steps, disable=None if progress else True, unit="step")
+    try:
+        record(0)
+        while dynamics.nsteps < settings.steps:
+            chunk = min(settings.interval, settings.steps - dynamics.nsteps)
+            dynamics.run(chunk)
+            record(dynamics.nsteps)
+            bar.update(chunk)
+            rate = _ns_per_day(dynamics.nsteps, settings.timestep, time.perf_counter() - started)
+            bar.set_postfix(ns_per_day=f"{rate:.3g}")
+    except _StopRequested as reason:
+        interrupted = str(reason)
+        record(dynamics.nsteps)
+    finally:
+        bar.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for stream in streams:
+            stream.close()
+    steps_done = dynamics.nsteps
+    wall = time.perf_counter() - started
+    drift, fluctuation = (None, None)
+    if settings.ensemble == "nve" and len(times) >= 3:
+        drift, fluctuation = energy_drift(np.array(times), np.array(energies), len(atoms))
+    return MDSummary(steps_done, wall, _ns_per_day(steps_done, settings.timestep, wall), drift, fluctuation, interrupted)
+
+
+def energy_drift(times_ps: np.ndarray, total_energies: np.ndarray, num_atoms: int):
+    """(slope of a linear fit in meV/atom/ps, RMS deviation from it in meV/atom)."""
+    slope, intercept = np.polyfit(times_ps, total_energies, 1)
+    residual = total_energies - (slope * times_ps + intercept)
+    return 1000.0 * slope / num_atoms, 1000.0 * float(np.sqrt(np.mean(residual**2))) / num_atoms
+
+
+def _ns_per_day(steps: int, timestep_fs: float, seconds: float) -> float:
+    return steps * timestep_fs * 1e-6 / max(seconds, 1e-12) * 86400.0
+
+
+def _open(path: Optional[Path], streams: List[IO]) -> Optional[IO]:
+    if path is None:
+        return None
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stream = open(path, "w", newline="")
+    streams.append(stream)
+    return stream
+
+
+def describe(summary: MDSummary, settings: MDSettings) -> str:
+    lines = [
+        f"{summary.steps_done} steps of {settings.timestep:g} fs in {summary.wall_seconds:.1f} s "
+        f"({summary.steps_done / max(summary.wall_seconds, 1e-12):.1f} steps/s, {summary.ns_per_day:.3g} ns/day)"
+    ]
+    if summary.drift_mev_per_atom_per_ps is not None and math.isfinite(summary.drift_mev_per_atom_per_ps):
+        lines.append(
+            f"NVE energy drift {summary.drift_mev_per_atom_per_ps:+.4f} meV/atom/ps, "
+            f"fluctuation {summary.fluctuation_mev_per_atom:.4f} meV/atom (RMS about the fit)"
+        )
+    if summary.interrupted:
+        lines.append(f"stopped by {summary.interrupted} after step {summary.steps_done}; the trajectory and log end there")
+    return "\n".join(lines)
