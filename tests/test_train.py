@@ -18,6 +18,7 @@ import mlpot
 from mlpot import MLPotError
 from mlpot.calculators import MLPotCalculator
 from mlpot.train.config import apply_overrides, parse_config
+from mlpot.train.tasks import task_for
 
 
 def mlpot_cli(*args, cwd=None, env=None):
@@ -37,7 +38,8 @@ def final_weights(directory):
         ({"training": {"lr": -1.0}}, r"'training.lr' must be positive"),
         ({"training": {"scheduler": "step"}}, r"'training.scheduler' must be one of 'plateau', 'cosine', 'none'"),
         ({"data": {"train": "missing.xyz"}}, r"'data.train': file .*missing.xyz does not exist"),
-        ({"data": {"keys": {"enrgy": "E"}}}, r"unknown key 'data.keys.enrgy'"),
+        ({"data": {"keys": {"enrgy": "E"}}}, r"unknown key 'data.keys.enrgy'; did you mean 'energy'\?"),
+        ({"training": {"loss": {"kl": 1.0}}}, r"'training.loss' is not used by the potential task"),
         ({"trainig": {}}, r"unknown section 'trainig'; did you mean 'training'\?"),
         ({"output": {"dir": "x"}}, r"unknown key 'output.dir'; did you mean 'directory'\?"),
     ],
@@ -47,7 +49,7 @@ def test_config_errors_name_the_key(emt_files, tmp_path, change, message):
     for section, values in change.items():
         raw.setdefault(section, {}).update(values)
     with pytest.raises(MLPotError, match=message):
-        parse_config(raw, base_dir=tmp_path)
+        task_for(parse_config(raw, base_dir=tmp_path))
 
 
 def test_model_key_typo_is_caught_before_reading_data(emt_files, tmp_path, write_config):

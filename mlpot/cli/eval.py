@@ -9,10 +9,8 @@ Prints a table of errors for the labels the file has, writes parity plots (PNG) 
 import argparse
 from pathlib import Path
 
-from mlpot.data.dataset import LabelKeys
-from mlpot.errors import MLPotError
 from mlpot.models.io import load_model
-from mlpot.train.tasks.potential import PotentialTask, evaluate_file
+from mlpot.train.tasks import task_class
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,17 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     model = load_model(args.model, device=args.device)
-    task = model.config_dict().get("task", "potential")
-    if task != "potential":
-        raise MLPotError(f"{args.model} is a {task} model; mlpot eval handles potentials")
-    if args.output is not None and not str(args.output).endswith((".xyz", ".extxyz")):
-        raise MLPotError(f"--output {args.output} must end in .xyz or .extxyz")
+    task = task_class(model.config_dict().get("task", "potential"))
     plots = Path(args.plots) if args.plots else (Path(args.output).parent if args.output else Path("."))
-    label_keys = LabelKeys(energy=args.energy_key, forces=args.forces_key, stress=args.stress_key)
-    results = evaluate_file(model, args.data, label_keys, args.output, plots, args.batch_size)
-    if results:
-        print(PotentialTask.table(results, f"errors of {args.model} on {args.data}"))
-    else:
-        print(f"{args.data} has no labels to compare with; predictions only")
-    print(f"parity plots in {plots}" + (f"; predictions in {args.output}" if args.output else ""))
+    keys = {"energy": args.energy_key, "forces": args.forces_key, "stress": args.stress_key}
+    print(task.evaluate_file(model, args.data, args.output, plots, args.batch_size, keys))
+    print(f"plots in {plots}" + (f"; predictions in {args.output}" if args.output else ""))
     return 0

@@ -26,16 +26,10 @@ class DataSection:
     valid: Optional[str] = None
     valid_fraction: float = 0.1
     test: Optional[str] = None
-    keys: Dict[str, str] = field(default_factory=dict)  # label -> key in the files, see LabelKeys
+    keys: Dict[str, str] = field(default_factory=dict)  # label -> key in the files; the task checks them
     r_max: Optional[float] = None  # sets model.r_max when given
 
     def validate(self, where: str) -> None:
-        from mlpot.data.dataset import LabelKeys
-
-        allowed = set(LabelKeys.__dataclass_fields__)
-        for key in self.keys:
-            if key not in allowed:
-                raise MLPotError(f"unknown key '{where}.keys.{key}'; allowed: {', '.join(sorted(allowed))}")
         for name in ("train", "valid", "test"):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():
@@ -72,6 +66,7 @@ class TrainingSection:
     stage_two_lr: float = 0.001
     patience: Optional[int] = None  # early stopping: epochs without a better validation loss
     device: str = "cpu"
+    loss: Dict[str, Any] = field(default_factory=dict)  # task-specific loss settings; the task checks them
 
     def validate(self, where: str) -> None:
         positive = ["batch_size", "valid_batch_size", "max_epochs", "lr"]

@@ -53,7 +53,7 @@ class Trainer:
         self.group = group
         self.output = Path(config.output.directory)
         self.device = torch.device(config.training.device)
-        self.task = task_for(config)
+        self.task = task_for(config)  # checks the task's own config keys
 
     # ----------------------------------------------------------------------------- setup
     def _claim_output_directory(self) -> bool:

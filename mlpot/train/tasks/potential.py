@@ -54,7 +54,9 @@ class PotentialTask:
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
-        self.label_keys = LabelKeys(**config.data.keys)
+        self.label_keys = parse_section(LabelKeys, config.data.keys, "data.keys")
+        if config.training.loss:
+            raise MLPotError("'training.loss' is not used by the potential task; use training.energy_weight etc.")
 
     def check_model_config(self) -> None:
         """Fail on a bad model key before any data is read (elements may come from the data)."""
@@ -170,6 +172,10 @@ class PotentialTask:
         global_counts = reducer(terms[1].clone())
         return self.combine(terms[0], global_counts, weights) * world_size
 
+    @staticmethod
+    def evaluate_file(model, path, output, plots_dir, batch_size=10, keys=None) -> str:
+        return evaluate_file(model, path, output, plots_dir, batch_size, keys)
+
     def new_metrics(self) -> ErrorStats:
         return ErrorStats([ENERGY_PER_ATOM, FORCES, STRESS])
 
@@ -214,16 +220,18 @@ def _subset(data: LabelledStructures, indices: List[int]) -> LabelledStructures:
 def evaluate_file(
     model: torch.nn.Module,
     path: str,
-    label_keys: LabelKeys,
     output: Optional[str],
     plots_dir: Path,
     batch_size: int = 10,
-) -> Dict[str, Dict[str, float]]:
-    """Predict every frame of ``path``: metrics table, parity plots and (optionally) an extxyz
-    with the predictions under mlpot_energy, mlpot_forces and mlpot_stress."""
+    label_keys: Optional[Dict[str, str]] = None,
+) -> str:
+    """Predict every frame of ``path``: a metrics table (returned), parity plots and
+    (optionally) an extxyz with the predictions under mlpot_energy, mlpot_forces, mlpot_stress."""
     from mlpot.data.extxyz import write_extxyz
 
-    data = read_labelled(path, label_keys, require_energy=False)
+    if output is not None and not str(output).endswith((".xyz", ".extxyz")):
+        raise MLPotError(f"--output {output} must end in .xyz or .extxyz")
+    data = read_labelled(path, LabelKeys(**(label_keys or {})), require_energy=False)
     elements = [chemical_symbols[int(z)] for z in model.atomic_numbers]
     PotentialTask._check_elements(data, elements, "evaluation")
     dtype = next(model.parameters()).dtype
@@ -245,7 +253,9 @@ def evaluate_file(
     _parity_plots(data, predictions, plots_dir)
     if output is not None:
         write_extxyz(output, (_with_predictions(atoms, frame) for atoms, frame in zip(data.structures, predictions)))
-    return results
+    if not results:
+        return f"{path} has no labels to compare with; predictions only"
+    return PotentialTask.table(results, f"errors of the model on {path}")
 
 
 def _parity_plots(data: LabelledStructures, predictions: List[Dict[str, Any]], directory: Path) -> None:
