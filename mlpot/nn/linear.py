@@ -79,9 +79,7 @@ class ElementLinear(nn.Module):
 
     def forward(self, x: torch.Tensor, element_counts: List[int]) -> torch.Tensor:
         blocks: List[torch.Tensor] = []
-        start = 0
-        for z, count in enumerate(element_counts):
-            if count > 0:
-                blocks.append(_mix_per_degree(x[start : start + count], self.weight[z] * self.scale, self.lmax))
-            start += count
+        for z, group in enumerate(torch.split(x, element_counts, dim=0)):
+            if element_counts[z] > 0:
+                blocks.append(_mix_per_degree(group, self.weight[z] * self.scale, self.lmax))
         return torch.cat(blocks, dim=0)

@@ -191,12 +191,12 @@ class SymmetricContraction(nn.Module):
 
     def forward(self, x: torch.Tensor, element_counts: List[int]) -> torch.Tensor:
         monomials = self.monomials(x.permute(2, 0, 1))  # [C, n, M]
+        num_paths, dim_out, num_monomials = self.basis.shape
+        basis = self.basis.reshape(num_paths, dim_out * num_monomials)  # [P, D_out * M]
         blocks: List[torch.Tensor] = []
-        start = 0
-        for z, count in enumerate(element_counts):
-            if count > 0:
-                # [P, D_out, M] x [P, C] -> [C, M, D_out]
-                coefficients = torch.einsum("pkm,pc->cmk", self.basis, self.weight[z])
-                blocks.append(torch.bmm(monomials[:, start : start + count, :], coefficients))  # [C, n_z, D_out]
-            start += count
+        # split, not slicing: its backward concatenates instead of zero-filling per element
+        for z, group in enumerate(torch.split(monomials, element_counts, dim=1)):
+            if element_counts[z] > 0:
+                coefficients = torch.mm(self.weight[z].t(), basis).view(-1, dim_out, num_monomials)  # [C, D_out, M]
+                blocks.append(torch.bmm(group, coefficients.transpose(1, 2)))  # [C, n_z, D_out]
         return torch.cat(blocks, dim=1).permute(1, 2, 0)  # [n, D_out, C]
