@@ -2,7 +2,7 @@
 
   mlpot train CONFIG.yaml [--set section.key=value ...]
   mlpot train --demo                   the packaged demo: EMT Cu-Au, a few minutes on 2 cores
-  torchrun --nproc-per-node N $(which mlpot) train CONFIG.yaml     data-parallel on N processes
+  torchrun --standalone --nproc-per-node N -m mlpot.cli.main train CONFIG.yaml   N processes (DDP)
 
 Running the same command again continues an interrupted run from its last checkpoint.
 """

@@ -26,9 +26,9 @@ from mlpot.config import parse_section
 from mlpot.train.config import TrainConfig
 from mlpot.train.metrics import ErrorStats, Reducer, format_table
 
-ENERGY_PER_ATOM, FORCES, STRESS = "energy/atom", "forces", "stress"
-DISPLAY_UNITS = {ENERGY_PER_ATOM: "meV/atom", FORCES: "meV/Å", STRESS: "meV/Å^3"}
-DISPLAY_SCALE = {ENERGY_PER_ATOM: 1000.0, FORCES: 1000.0, STRESS: 1000.0}
+ENERGY, ENERGY_PER_ATOM, FORCES, STRESS = "energy", "energy/atom", "forces", "stress"
+DISPLAY_UNITS = {ENERGY: "meV", ENERGY_PER_ATOM: "meV/atom", FORCES: "meV/Å", STRESS: "meV/Å^3"}
+DISPLAY_SCALE = {ENERGY: 1000.0, ENERGY_PER_ATOM: 1000.0, FORCES: 1000.0, STRESS: 1000.0}
 
 
 @dataclass
@@ -177,11 +177,12 @@ class PotentialTask:
         return evaluate_file(model, path, output, plots_dir, batch_size, keys)
 
     def new_metrics(self) -> ErrorStats:
-        return ErrorStats([ENERGY_PER_ATOM, FORCES, STRESS])
+        return ErrorStats([ENERGY, ENERGY_PER_ATOM, FORCES, STRESS])
 
     @staticmethod
     def update_metrics(stats: ErrorStats, out: Dict[str, torch.Tensor], batch) -> None:
         num_atoms = torch.bincount(batch[keys.BATCH], minlength=batch.num_graphs).to(out[keys.ENERGY].dtype)
+        stats.add(ENERGY, out[keys.ENERGY] - batch[keys.ENERGY], batch[keys.ENERGY_MASK])
         stats.add(ENERGY_PER_ATOM, (out[keys.ENERGY] - batch[keys.ENERGY]) / num_atoms, batch[keys.ENERGY_MASK])
         forces_mask = batch[keys.FORCES_MASK][batch[keys.BATCH]][:, None].expand(-1, 3)
         stats.add(FORCES, out[keys.FORCES] - batch[keys.FORCES], forces_mask)
@@ -197,6 +198,8 @@ class PotentialTask:
     def epoch_summary(results: Dict[str, Dict[str, float]]) -> str:
         parts = []
         for name, values in results.items():
+            if name == ENERGY:
+                continue  # per atom is the comparable figure across sizes
             unit = DISPLAY_UNITS[name]
             parts.append(f"{name} MAE {values['mae'] * 1000:.2f} RMSE {values['rmse'] * 1000:.2f} {unit}")
         return ", ".join(parts)
@@ -236,7 +239,7 @@ def evaluate_file(
     PotentialTask._check_elements(data, elements, "evaluation")
     dtype = next(model.parameters()).dtype
     graphs = data.graphs(model.r_max, dtype)
-    stats = ErrorStats([ENERGY_PER_ATOM, FORCES, STRESS])
+    stats = ErrorStats([ENERGY, ENERGY_PER_ATOM, FORCES, STRESS])
     predictions: List[Dict[str, Any]] = []
     for batch in make_loader(graphs, batch_size, shuffle=False):
         periodic = bool(batch[keys.PBC].all(dim=1).any())
