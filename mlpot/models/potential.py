@@ -1,10 +1,15 @@
 """MACE-style interatomic potential: energies, forces and stress from one forward.
 
-    E_i = E0[z_i] + scale * sum_t readout_t(h_i^t) + shift,   E = sum_i E_i
+    E_i = E0[z_i] + b[z_i] + scale * sum_t readout_t(h_i^t) + shift,   E = sum_i E_i
     F = -dE/dpositions,   virial = -dE/d(strain),   stress = -virial / volume
 
 Forces and stress are autograd derivatives of the same energy, so forces are exactly
 conservative. Strain is applied as a symmetric displacement of positions, cell and shifts.
+
+E0, scale and shift are fixed from the data; b is a learnable per-element offset, zero at the
+start. Without it a constant error in the per-atom energy can only be removed through the
+network, whose readouts carry no bias: fitting forces then leaves the energy offset by tenths of
+an eV per atom for many epochs (rMD17 ethanol: 127 vs 2.2 meV/atom after three epochs).
 """
 
 import dataclasses
@@ -120,6 +125,7 @@ class MACEPotential(nn.Module):
         self.register_buffer("atomic_numbers", torch.tensor(numbers, dtype=torch.long))
         energies = config.atomic_energies or {}
         self.register_buffer("atomic_energies", torch.tensor([energies.get(s, 0.0) for s in config.elements]))
+        self.element_offsets = nn.Parameter(torch.zeros(len(numbers)))
         self.register_buffer("scale", torch.tensor(config.scale))
         self.register_buffer("shift", torch.tensor(config.shift))
 
@@ -139,7 +145,7 @@ class MACEPotential(nn.Module):
         interaction_energy = torch.zeros(atomic_numbers.shape[0], dtype=vectors.dtype, device=vectors.device)
         for t, readout in enumerate(self.readouts):
             interaction_energy = interaction_energy + readout(features[t])
-        return self.atomic_energies[species] + self.scale * interaction_energy + self.shift
+        return (self.atomic_energies + self.element_offsets)[species] + self.scale * interaction_energy + self.shift
 
     def forward(
         self,
