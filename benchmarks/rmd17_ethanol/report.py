@@ -26,7 +26,8 @@ def mace_results(work: Path) -> dict:
     tables = log.split("Error-table on TEST:")
     if len(tables) < 2:
         raise SystemExit(f"no test table in {work / 'mace-eval.log'}")
-    row = next(line for line in tables[-1].splitlines() if "test" in line.lower() and "|" in line)
+    rows = [line for line in tables[-1].splitlines() if line.startswith("|") and "MAE E" not in line]
+    row = rows[0]  # the table after the last "Error-table on TEST" (stage two when it ran)
     cells = [cell.strip() for cell in row.strip().strip("|").split("|")]
     train_log = (work / "mace-train.log").read_text()
     epochs = [int(e) for e in re.findall(r"Epoch (\d+)", train_log)]
