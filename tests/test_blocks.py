@@ -154,3 +154,10 @@ def test_radial_embedding_vanishes_smoothly_at_cutoff():
     assert values[0].abs().max() < 1e-12
     (gradient,) = torch.autograd.grad(values.sum(), r)
     assert gradient.abs().max() < 1e-8
+
+
+def test_e3nn_l1_convention_is_cartesian():
+    """Saved models store CG buffers that must match e3nn's harmonics; fail loudly if e3nn changes."""
+    unit = torch.eye(3, dtype=torch.float64)
+    sh = o3.spherical_harmonics(1, unit, normalize=True, normalization="component")
+    torch.testing.assert_close(sh, 3**0.5 * unit)

@@ -2,7 +2,8 @@
 
 mlpot stores equivariant features as a dense tensor ``[n, D, C]``: C channels, each carrying
 every irrep l = 0..lmax with natural parity (0e, 1o, 2e, 3o, ...), D = (lmax + 1)^2 components
-ordered l-major and, within l, in e3nn's real-spherical-harmonic order (l = 1 is (y, z, x)).
+ordered l-major and, within l, in e3nn's real-spherical-harmonic order (with e3nn >= 0.6, l = 1 is
+(x, y, z): its Wigner matrix is the rotation matrix itself; e3nn 0.5 used (y, z, x)).
 Equal multiplicity for every l turns each tensor product into a few large batched matmuls
 instead of many small per-path kernels; that is where the speed comes from.
 
