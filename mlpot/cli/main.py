@@ -19,6 +19,7 @@ SUBCOMMANDS = {
     "md": ("mlpot.cli.md", "run molecular dynamics with a trained potential"),
     "export": ("mlpot.cli.export", "export a potential for LAMMPS (TorchScript)"),
     "data": ("mlpot.cli.data", "convert and inspect datasets"),
+    "backmap": ("mlpot.cli.backmap", "restore all-atom structures from coarse-grained frames"),
     "lammps": ("mlpot.cli.lammps", "build the LAMMPS plugin pair style"),
 }
 

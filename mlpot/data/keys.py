@@ -32,5 +32,15 @@ STRESS_MASK: Final[str] = "stress_mask"  # [B]
 # Non-tensor per-graph metadata carried by the dataset.
 CONFIG_TYPE: Final[str] = "config_type"
 
+# Backmapping (coarse-grained -> all-atom); M = beads of all frames, L = latent size.
+CG_POSITIONS: Final[str] = "cg_positions"  # [M, 3] Å, bead positions
+CG_EDGE_INDEX: Final[str] = "cg_edge_index"  # [2, E_cg] int64 between beads, row 0 sender
+BACKMAPPED_POSITIONS: Final[str] = "backmapped_positions"  # [N, 3] Å, decoded atom positions
+LATENT: Final[str] = "latent"  # [M, L] the latent the decoder used
+LATENT_MEAN: Final[str] = "latent_mean"  # [M, L] encoder posterior q(z | atoms, CG)
+LATENT_LOGVAR: Final[str] = "latent_logvar"  # [M, L]
+PRIOR_MEAN: Final[str] = "prior_mean"  # [M, L] prior p(z | CG)
+PRIOR_LOGVAR: Final[str] = "prior_logvar"  # [M, L]
+
 PER_GRAPH_LABELS: Final = (ENERGY, STRESS, VIRIAL)
 PER_NODE_LABELS: Final = (FORCES,)

@@ -5,10 +5,12 @@ from typing import Any, Callable, Dict
 from torch import nn
 
 from mlpot.errors import MLPotError
+from mlpot.models.backmapping import BackmappingVAE
 from mlpot.models.potential import MACEPotential
 
 MODEL_TASKS: Dict[str, Callable[[Dict[str, Any]], nn.Module]] = {
     "potential": MACEPotential.from_config,
+    "backmapping": BackmappingVAE.from_config,
 }
 
 

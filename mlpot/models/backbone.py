@@ -5,7 +5,7 @@ features. Internally the nodes are sorted by element so that element-dependent w
 contiguous slices; features are returned in the caller's order.
 """
 
-from typing import List
+from typing import List, Optional
 
 import torch
 from e3nn import o3
@@ -119,9 +119,17 @@ class Backbone(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.irreps_out = [layer.irreps_out for layer in layers]
 
-    def forward(self, vectors: torch.Tensor, species: torch.Tensor, edge_index: torch.Tensor) -> List[torch.Tensor]:
+    def forward(
+        self,
+        vectors: torch.Tensor,
+        species: torch.Tensor,
+        edge_index: torch.Tensor,
+        node_features: Optional[torch.Tensor] = None,
+    ) -> List[torch.Tensor]:
         """vectors [E, 3] (r_ij = r_sender - r_receiver + shift), species [N] (0..num_elements-1),
-        edge_index [2, E]; every geometric derivative flows through ``vectors``."""
+        edge_index [2, E]; every geometric derivative flows through ``vectors``. Optional
+        invariant ``node_features`` [N, C] are added to the species embedding (the backmapping
+        model feeds per-atom embeddings and its latent in this way)."""
         order = torch.argsort(species, stable=True)
         inverse = torch.empty_like(order)
         inverse[order] = torch.arange(order.shape[0], device=order.device)
@@ -132,6 +140,8 @@ class Backbone(nn.Module):
         sh = self.spherical_harmonics(vectors)  # [E, (max_ell+1)^2]
         radial = self.radial_embedding(lengths)  # [E, num_bessel]
         h = self.embedding.index_select(0, species.index_select(0, order)).unsqueeze(1)  # [N, 1, C]
+        if node_features is not None:
+            h = h + node_features.index_select(0, order).unsqueeze(1)
         features: List[torch.Tensor] = []
         for layer in self.layers:
             h = layer(h, sh, radial, sender, receiver, element_counts)

@@ -1,0 +1,1 @@
+"""Coarse-graining: atom -> bead mappings, molecular trajectories, backmapping metrics, MD data."""
