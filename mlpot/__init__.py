@@ -9,7 +9,17 @@ Public API::
     MLPotError                            raised for user mistakes, with a one-line message
 """
 
+from pathlib import Path as _Path
+
 __version__ = "0.1.0"
+
+# The top-level `calculators/` folder is installed as `mlpot.calculators` (a package-dir mapping),
+# so in a source checkout it sits beside this package rather than inside it. When the checkout
+# itself is imported (`python -m mlpot...` from the repository root puts it first on sys.path),
+# let `mlpot.calculators` resolve there too.
+_CHECKOUT = _Path(__file__).resolve().parent.parent
+if not (_Path(__file__).parent / "calculators").is_dir() and (_CHECKOUT / "calculators" / "__init__.py").is_file():
+    __path__.append(str(_CHECKOUT))
 
 from mlpot.data.graph import AtomicGraph, atoms_to_graph
 from mlpot.errors import MLPotError

@@ -199,3 +199,13 @@ def test_every_package_directory_is_installed():
     found.add("mlpot.calculators")
     assert listed == found
     assert config["package-dir"] == {"mlpot.calculators": "calculators"}
+
+
+def test_calculators_import_from_the_checkout_root():
+    """`python -m mlpot...` run from the repository root imports the checkout, where
+    calculators/ sits beside mlpot/ rather than inside it; it must still resolve."""
+    root = Path(__file__).resolve().parents[1]
+    process = subprocess.run([sys.executable, "-c", "import mlpot.calculators, mlpot; print(mlpot.__file__)"],
+                             capture_output=True, text=True, cwd=root)
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.strip() == str(root / "mlpot" / "__init__.py")
