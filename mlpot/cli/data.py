@@ -3,13 +3,14 @@
   mlpot data convert IN.npz OUT.xyz      rMD17 npz (kcal/mol) -> extxyz (eV, eV/Å)
   mlpot data info FILE [--r-max R]       frames, elements, labels, neighbours, E0s
   mlpot data md-openmm OUTDIR [...]      OpenMM trajectory -> train/valid/test PDB (backmapping)
+  mlpot data qm --structures FILE -o OUT PySCF H and S per frame (Hamiltonian data)
 """
 
 import argparse
 
 from ase.data import chemical_symbols
 
-from mlpot.cli import data_md_openmm
+from mlpot.cli import data_md_openmm, data_qm
 from mlpot.data.dataset import LabelKeys, label_counts, read_labelled
 from mlpot.data.rmd17 import convert_npz
 from mlpot.data.statistics import average_num_neighbors, estimate_e0s
@@ -29,11 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     info.add_argument("--forces-key", default="forces")
     info.add_argument("--stress-key", default="stress")
     data_md_openmm.add_action(actions)
+    data_qm.add_action(actions)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "md-openmm":
         return data_md_openmm.run(args)
+    if args.action == "qm":
+        return data_qm.run(args)
     if args.action == "convert":
         if not str(args.target).endswith((".xyz", ".extxyz")):
             raise MLPotError(f"target {args.target} must end in .xyz or .extxyz")

@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "data": ("mlpot.cli.data", "convert and inspect datasets"),
     "backmap": ("mlpot.cli.backmap", "restore all-atom structures from coarse-grained frames"),
     "lammps": ("mlpot.cli.lammps", "build the LAMMPS plugin pair style"),
+    "predict": ("mlpot.cli.predict", "orbital energies and HOMO-LUMO gaps from a Hamiltonian model"),
 }
 
 

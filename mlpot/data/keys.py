@@ -42,5 +42,13 @@ LATENT_LOGVAR: Final[str] = "latent_logvar"  # [M, L]
 PRIOR_MEAN: Final[str] = "prior_mean"  # [M, L] prior p(z | CG)
 PRIOR_LOGVAR: Final[str] = "prior_logvar"  # [M, L]
 
+# Hamiltonians in an atomic-orbital basis (Eh, PySCF's AO order); O = most AOs of any element.
+# Diagonal blocks per atom; edge block e is H[AOs of receiver i, AOs of sender j].
+HAMILTONIAN_NODE_BLOCKS: Final[str] = "hamiltonian_node_blocks"  # [N, O, O] Eh
+HAMILTONIAN_EDGE_BLOCKS: Final[str] = "hamiltonian_edge_blocks"  # [E, O, O] Eh
+OVERLAP_NODE_BLOCKS: Final[str] = "overlap_node_blocks"  # [N, O, O]
+OVERLAP_EDGE_BLOCKS: Final[str] = "overlap_edge_blocks"  # [E, O, O]
+ORBITAL_MASK: Final[str] = "orbital_mask"  # [N, O] 1.0 on each atom's real orbitals, 0.0 on padding
+
 PER_GRAPH_LABELS: Final = (ENERGY, STRESS, VIRIAL)
 PER_NODE_LABELS: Final = (FORCES,)

@@ -6,11 +6,13 @@ from torch import nn
 
 from mlpot.errors import MLPotError
 from mlpot.models.backmapping import BackmappingVAE
+from mlpot.models.hamiltonian import HamiltonianModel
 from mlpot.models.potential import MACEPotential
 
 MODEL_TASKS: Dict[str, Callable[[Dict[str, Any]], nn.Module]] = {
     "potential": MACEPotential.from_config,
     "backmapping": BackmappingVAE.from_config,
+    "hamiltonian": HamiltonianModel.from_config,
 }
 
 

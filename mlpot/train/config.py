@@ -32,7 +32,7 @@ class DataSection:
     def validate(self, where: str) -> None:
         for name in ("train", "valid", "test"):
             path = getattr(self, name)
-            if path is not None and not Path(path).is_file():
+            if path is not None and not Path(path).exists():  # a file, or a directory (QM datasets)
                 raise MLPotError(f"'{where}.{name}': file {path} does not exist")
         if self.valid is None and not 0.0 < self.valid_fraction < 1.0:
             raise MLPotError(f"'{where}.valid_fraction' must be between 0 and 1, got {self.valid_fraction}")

@@ -22,9 +22,10 @@ from typing import Dict, Type
 from mlpot.errors import MLPotError
 from mlpot.train.config import TrainConfig
 from mlpot.train.tasks.backmapping import BackmappingTask
+from mlpot.train.tasks.hamiltonian import HamiltonianTask
 from mlpot.train.tasks.potential import PotentialTask
 
-TASKS: Dict[str, Type] = {"potential": PotentialTask, "backmapping": BackmappingTask}
+TASKS: Dict[str, Type] = {"potential": PotentialTask, "backmapping": BackmappingTask, "hamiltonian": HamiltonianTask}
 
 
 def task_class(name: str) -> Type:

@@ -1,0 +1,1 @@
+"""Electronic-structure data for Hamiltonian models: AO conventions, PySCF runs, datasets."""

@@ -1,0 +1,58 @@
+"""Orbitals from AO matrices, and how close predicted orbitals are to reference ones.
+
+Orbital energies and coefficients solve the generalised eigenproblem H C = S C eps. A
+coefficient vector is defined only up to sign, and within a degenerate level only up to a
+rotation, so coefficients are compared as subspaces: the similarity of reference orbital k is
+the length of its (normalised) coefficient vector projected onto the span of the predicted
+vectors of its degenerate group, which for a non-degenerate orbital is |cos| of the angle
+between the two coefficient vectors.
+"""
+
+from dataclasses import dataclass
+from typing import List
+
+import numpy as np
+import scipy.linalg
+
+
+@dataclass
+class OrbitalComparison:
+    """One frame's occupied orbitals, predicted against reference (Eh)."""
+
+    energies_predicted: np.ndarray  # [n_occ]
+    energies_reference: np.ndarray  # [n_occ]
+    similarity: np.ndarray  # [n_occ] |cos| of coefficient vectors (subspaces where degenerate)
+    gap_predicted: float  # LUMO - HOMO
+    gap_reference: float
+
+
+def orbitals(hamiltonian: np.ndarray, overlap: np.ndarray):
+    """(energies [n_ao], coefficients [n_ao, n_ao]) with C^T S C = 1."""
+    return scipy.linalg.eigh(hamiltonian, overlap)
+
+
+def degenerate_groups(energies: np.ndarray, tolerance: float) -> List[np.ndarray]:
+    """Runs of consecutive (sorted) energies closer than ``tolerance`` to their neighbour."""
+    breaks = np.nonzero(np.diff(energies) > tolerance)[0] + 1
+    return np.split(np.arange(len(energies)), breaks)
+
+
+def compare_occupied(
+    predicted: np.ndarray, reference: np.ndarray, overlap: np.ndarray, num_occupied: int, tolerance: float = 1e-5
+) -> OrbitalComparison:
+    """Occupied orbitals of H_predicted and H_reference, both with the reference overlap."""
+    energies_p, coefficients_p = orbitals(predicted, overlap)
+    energies_r, coefficients_r = orbitals(reference, overlap)
+    similarity = np.zeros(num_occupied)
+    for group in degenerate_groups(energies_r[:num_occupied], tolerance):
+        basis, _ = np.linalg.qr(coefficients_p[:, group])  # orthonormal span of the predicted group
+        vectors = coefficients_r[:, group] / np.linalg.norm(coefficients_r[:, group], axis=0)
+        similarity[group] = np.linalg.norm(basis.T @ vectors, axis=0)
+    gap = slice(num_occupied - 1, num_occupied + 1)
+    return OrbitalComparison(
+        energies_predicted=energies_p[:num_occupied],
+        energies_reference=energies_r[:num_occupied],
+        similarity=similarity,
+        gap_predicted=float(np.diff(energies_p[gap])[0]) if num_occupied < len(energies_p) else float("nan"),
+        gap_reference=float(np.diff(energies_r[gap])[0]) if num_occupied < len(energies_r) else float("nan"),
+    )
