@@ -12,13 +12,15 @@ from pathlib import Path
 import numpy as np
 from ase import units
 from ase.io import read
+from ase.md import velocitydistribution
 from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from ase.md.verlet import VelocityVerlet
 
 from mlpot.calculators import MLPotCalculator
 
 HERE = Path(__file__).resolve().parent
+# ASE 3.29 renamed MaxwellBoltzmannDistribution to thermalize_momenta (same arguments).
+thermalize = getattr(velocitydistribution, "thermalize_momenta", None) or velocitydistribution.MaxwellBoltzmannDistribution
 
 
 def main() -> None:
@@ -30,7 +32,7 @@ def main() -> None:
 
     atoms = read(args.structure)
     atoms.calc = MLPotCalculator(args.model, dtype="float64")
-    MaxwellBoltzmannDistribution(atoms, temperature_K=600, rng=np.random.default_rng(0))
+    thermalize(atoms, temperature_K=600, rng=np.random.default_rng(0))
 
     def report(label: str) -> None:
         epot, ekin = atoms.get_potential_energy(), atoms.get_kinetic_energy()

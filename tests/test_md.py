@@ -15,13 +15,12 @@ from ase.filters import FrechetCellFilter
 from ase.io import read
 from ase.md.langevin import Langevin
 from ase.md.nptberendsen import NPTBerendsen
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from ase.optimize import BFGS, FIRE
 from symmetry import evaluate
 
-import mlpot
 from mlpot import MLPotError
 from mlpot.calculators import MLPotCalculator
+from mlpot.md.driver import thermalize_momenta
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_MODEL = ROOT / "models" / "cuau-emt-demo"
@@ -61,7 +60,7 @@ def test_neighbour_reuse_matches_fresh_graphs_over_200_steps():
     atoms = small_alloy()
     calculator = MLPotCalculator(DEMO_MODEL, skin=1.0)
     atoms.calc = calculator
-    MaxwellBoltzmannDistribution(atoms, temperature_K=1200, rng=np.random.default_rng(1))
+    thermalize_momenta(atoms, temperature_K=1200, rng=np.random.default_rng(1))
     model = calculator.model
     dynamics = Langevin(atoms, 4 * units.fs, temperature_K=1200, friction=0.02, fixcm=False, rng=np.random.default_rng(2))
     worst = {"energy": 0.0, "forces": 0.0, "stress": 0.0}
@@ -108,7 +107,7 @@ def test_works_with_ase_optimisers_cell_filter_and_npt():
     assert np.abs(filtered.get_stress()).max() < 5e-3  # eV/Å^3, under 1 GPa
     npt = atoms.copy()
     npt.calc = atoms.calc
-    MaxwellBoltzmannDistribution(npt, temperature_K=300, rng=np.random.default_rng(0))
+    thermalize_momenta(npt, temperature_K=300, rng=np.random.default_rng(0))
     NPTBerendsen(npt, 2 * units.fs, temperature_K=300, pressure_au=units.bar, taut=100 * units.fs, taup=500 * units.fs, compressibility_au=1e-6 / units.bar).run(20)
     assert np.isfinite(npt.get_potential_energy())
 

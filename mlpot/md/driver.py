@@ -16,9 +16,10 @@ from typing import IO, List, Optional
 
 import numpy as np
 from ase import Atoms, units
+from ase.md import velocitydistribution
 from ase.md.langevin import Langevin
 from ase.md.nptberendsen import NPTBerendsen
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
+from ase.md.velocitydistribution import Stationary, ZeroRotation
 from ase.md.verlet import VelocityVerlet
 from tqdm import tqdm
 
@@ -26,6 +27,9 @@ from mlpot.data.extxyz import format_frame
 from mlpot.errors import MLPotError
 
 ENSEMBLES = ("nve", "nvt", "npt")
+
+# ASE 3.29 renamed MaxwellBoltzmannDistribution to thermalize_momenta (same arguments); ase >= 3.23 is allowed.
+thermalize_momenta = getattr(velocitydistribution, "thermalize_momenta", None) or velocitydistribution.MaxwellBoltzmannDistribution
 
 
 @dataclass
@@ -89,7 +93,7 @@ def initial_velocities(atoms: Atoms, settings: MDSettings) -> None:
     """Maxwell-Boltzmann at the temperature unless the structure has momenta; no drift or spin."""
     if atoms.get_momenta().any():
         return
-    MaxwellBoltzmannDistribution(atoms, temperature_K=settings.temperature, rng=np.random.default_rng(settings.seed))
+    thermalize_momenta(atoms, temperature_K=settings.temperature, rng=np.random.default_rng(settings.seed))
     Stationary(atoms)
     if not atoms.pbc.any():
         ZeroRotation(atoms)
