@@ -29,7 +29,7 @@ TIMESTEP_FS = 0.5
 
 import torch  # noqa: E402
 from ase import units  # noqa: E402
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution  # noqa: E402
+from ase.md import velocitydistribution  # noqa: E402
 from ase.md.verlet import VelocityVerlet  # noqa: E402
 
 atoms = get_system(system)
@@ -74,9 +74,11 @@ def mace_calculator():
     return MACECalculator(model_paths=str(path), device="cpu", default_dtype="float64")
 
 
+# ASE 3.29 renamed MaxwellBoltzmannDistribution to thermalize_momenta (same arguments).
+thermalize = getattr(velocitydistribution, "thermalize_momenta", None) or velocitydistribution.MaxwellBoltzmannDistribution
 torch.set_num_threads(1)
 atoms.calc = mlpot_calculator() if engine == "mlpot" else mace_calculator()
-MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
+thermalize(atoms, temperature_K=300, rng=np.random.default_rng(0))
 dynamics = VelocityVerlet(atoms, TIMESTEP_FS * units.fs)
 dynamics.run(WARMUP)
 times = []
