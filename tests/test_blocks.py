@@ -141,9 +141,12 @@ def test_backbone_features_follow_the_structure(dtype):
     for seed, reflect in [(0, False), (1, True)]:
         rotation = random_o3(seed, reflect).to(torch_dtype)
         rotated = backbone(vectors(positions @ rotation.T + 1.0), species, edge_index)
+        assert len(rotated) == len(features) == 2
         for layer, (original, moved) in enumerate(zip(features, rotated)):
             lmax = backbone.irreps_out[layer].lmax
-
+            assert original.shape == (8, (lmax + 1) ** 2, 4)
+            assert original.abs().max() > 1e-3  # not trivially zero
+            torch.testing.assert_close(moved, rotate_features(original, lmax, rotation), atol=atol, rtol=0)
 
 
 def test_radial_embedding_vanishes_smoothly_at_cutoff():

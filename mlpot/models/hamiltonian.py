@@ -20,14 +20,13 @@ from typing import Any, Dict, List, Literal, Optional, Union
 
 import torch
 from ase.data import atomic_numbers as symbol_to_z
-from ase.data import chemical_symbols
 from torch import nn
 
 from mlpot.config import default_dtype, parse_section
 from mlpot.data import keys
 from mlpot.errors import MLPotError
 from mlpot.models.backbone import Backbone
-from mlpot.models.potential import canonical_elements
+from mlpot.models.elements import canonical_elements, species_of, species_table
 from mlpot.nn.irreps import FeatureIrreps
 from mlpot.nn.orbital import OrbitalBlockReadout
 from mlpot.nn.pair import OnsiteFeatures, PairFeatures
@@ -185,9 +184,7 @@ class HamiltonianModel(nn.Module):
         self.node_readout = OrbitalBlockReadout(node_types, self.onsite.irreps_out, size)
         self.edge_readout = OrbitalBlockReadout(edge_types, self.pair.irreps_out, size)
         self.overlap_readout = OrbitalBlockReadout(edge_types, self.pair.irreps_out, size) if config.overlap else None
-        species_index = torch.full((len(chemical_symbols),), -1, dtype=torch.long)
-        species_index[torch.tensor(numbers)] = torch.arange(len(numbers))
-        self.register_buffer("species_index", species_index)
+        self.register_buffer("species_index", species_table(numbers))
         self.register_buffer("atomic_numbers", torch.tensor(numbers, dtype=torch.long))
         self.register_buffer("orbital_mask", torch.tensor(self.layout.mask(numbers)))
         self.register_buffer("onsite_reference", reference_blocks(config.elements, config.shells, config.onsite_reference))
@@ -197,11 +194,7 @@ class HamiltonianModel(nn.Module):
 
     def species(self, atomic_numbers: torch.Tensor) -> torch.Tensor:
         """Atomic numbers [N] -> model element indices [N]; unknown elements fail loudly."""
-        species = self.species_index[atomic_numbers]
-        if bool((species < 0).any()):
-            unknown: List[int] = torch.unique(atomic_numbers[species < 0]).tolist()
-            raise RuntimeError(f"atomic numbers {unknown} are not among the model's elements")
-        return species
+        return species_of(self.species_index, atomic_numbers)
 
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         positions = data[keys.POSITIONS]

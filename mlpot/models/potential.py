@@ -18,13 +18,13 @@ from typing import Any, Dict, List, Literal, Optional, Union
 
 import torch
 from ase.data import atomic_numbers as symbol_to_z
-from ase.data import chemical_symbols
 from torch import nn
 
 from mlpot.config import default_dtype, parse_section
 from mlpot.data import keys
 from mlpot.errors import MLPotError
 from mlpot.models.backbone import Backbone
+from mlpot.models.elements import canonical_elements, species_of, species_table
 from mlpot.nn.irreps import FeatureIrreps
 from mlpot.nn.readout import LinearReadout, MLPReadout
 from mlpot.nn.scatter import scatter_sum
@@ -75,23 +75,6 @@ class PotentialConfig:
         self.atomic_energies = {symbol: energies.get(symbol, 0.0) for symbol in self.elements}
 
 
-def canonical_elements(elements: List[Union[str, int]], where: str) -> List[str]:
-    """Symbols or atomic numbers -> unique symbols ordered by atomic number."""
-    if not elements:
-        raise MLPotError(f"'{where}' must list at least one element")
-    numbers = []
-    for element in elements:
-        if isinstance(element, int) and 1 <= element < len(chemical_symbols):
-            numbers.append(element)
-        elif isinstance(element, str) and element in symbol_to_z and element != "X":
-            numbers.append(symbol_to_z[element])
-        else:
-            raise MLPotError(f"'{where}' has {element!r}, which is not an element symbol or atomic number")
-    if len(set(numbers)) != len(numbers):
-        raise MLPotError(f"'{where}' lists an element twice: {elements}")
-    return [chemical_symbols[z] for z in sorted(numbers)]
-
-
 class MACEPotential(nn.Module):
     """E(3)-equivariant potential; ``forward(data)`` returns energies, forces and stress."""
 
@@ -119,9 +102,7 @@ class MACEPotential(nn.Module):
         readouts: List[nn.Module] = [LinearReadout(hidden.channels) for _ in range(config.num_interactions - 1)]
         readouts.append(MLPReadout(hidden.channels, config.readout_mlp))
         self.readouts = nn.ModuleList(readouts)
-        species_index = torch.full((len(chemical_symbols),), -1, dtype=torch.long)
-        species_index[torch.tensor(numbers)] = torch.arange(len(numbers))
-        self.register_buffer("species_index", species_index)
+        self.register_buffer("species_index", species_table(numbers))
         self.register_buffer("atomic_numbers", torch.tensor(numbers, dtype=torch.long))
         energies = config.atomic_energies or {}
         self.register_buffer("atomic_energies", torch.tensor([energies.get(s, 0.0) for s in config.elements]))
@@ -131,11 +112,7 @@ class MACEPotential(nn.Module):
 
     def species(self, atomic_numbers: torch.Tensor) -> torch.Tensor:
         """Atomic numbers [N] -> model element indices [N]; unknown elements fail loudly."""
-        species = self.species_index[atomic_numbers]
-        if bool((species < 0).any()):
-            unknown: List[int] = torch.unique(atomic_numbers[species < 0]).tolist()
-            raise RuntimeError(f"atomic numbers {unknown} are not among the model's elements")
-        return species
+        return species_of(self.species_index, atomic_numbers)
 
     def node_energy(self, vectors: torch.Tensor, atomic_numbers: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
         """Energy of each atom [N] (eV) from the edge vectors [E, 3]; the one place the network

@@ -19,7 +19,7 @@ from e3nn import o3
 from torch import nn
 
 from mlpot.nn.irreps import FeatureIrreps, l_slice
-from mlpot.nn.linear import EquivariantLinear, ScaledLinear
+from mlpot.nn.linear import EquivariantLinear
 from mlpot.nn.radial import RadialMLP
 
 

@@ -16,7 +16,7 @@ so a saved model never depends on how a later run enumerates them.
 import functools
 import itertools
 import math
-from typing import Dict, List, Tuple
+from typing import List, Tuple
 
 import torch
 from e3nn import o3

@@ -23,8 +23,8 @@ from mlpot.data.dataset import split
 from mlpot.data.graph import AtomicGraph, atoms_to_graph, graph_to_inputs
 from mlpot.data.statistics import average_num_neighbors
 from mlpot.errors import MLPotError
+from mlpot.models.elements import canonical_elements
 from mlpot.models.hamiltonian import HamiltonianConfig, reference_blocks
-from mlpot.models.potential import canonical_elements
 from mlpot.qm.dataset import QMDataset, QMFrame, read_qm_dataset
 from mlpot.qm.inference import predict_matrices
 from mlpot.qm.layout import OrbitalLayout
@@ -32,6 +32,7 @@ from mlpot.qm.orbitals import compare_occupied
 from mlpot.qm.statistics import onsite_reference
 from mlpot.train.config import TrainConfig
 from mlpot.train.metrics import ErrorStats, Reducer, format_table
+from mlpot.train.tasks.potential import PreparedData
 
 HAMILTONIAN, OVERLAP = "H", "S"
 LOSS_UNIT = 1e3  # squared errors in mEh^2
@@ -55,15 +56,6 @@ class HamiltonianLoss:
                 raise MLPotError(f"'{where}.{key}' must not be negative, got {getattr(self, key)!r}")
         if self.hamiltonian_weight == 0 and self.overlap_weight == 0:
             raise MLPotError(f"'{where}' needs a positive hamiltonian_weight or overlap_weight")
-
-
-@dataclass
-class PreparedData:
-    train: List[AtomicGraph]
-    valid: List[AtomicGraph]
-    test: List[AtomicGraph]
-    model_config: Dict[str, Any]
-    summary: Dict[str, Any]
 
 
 class HamiltonianTask:

@@ -21,7 +21,8 @@ from mlpot.data.dataset import LabelKeys, LabelledStructures, make_loader, read_
 from mlpot.data.graph import AtomicGraph, graph_to_inputs
 from mlpot.data.statistics import average_num_neighbors, estimate_e0s, force_rms, mean_interaction_energy
 from mlpot.errors import MLPotError
-from mlpot.models.potential import PotentialConfig, canonical_elements
+from mlpot.models.elements import canonical_elements
+from mlpot.models.potential import PotentialConfig
 from mlpot.config import parse_section
 from mlpot.train.config import TrainConfig
 from mlpot.train.metrics import ErrorStats, Reducer, format_table
