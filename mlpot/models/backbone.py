@@ -5,7 +5,7 @@ features. Internally the nodes are sorted by element so that element-dependent w
 contiguous slices; features are returned in the caller's order.
 """
 
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import torch
 from e3nn import o3
@@ -118,6 +118,24 @@ class Backbone(nn.Module):
             )
         self.layers = nn.ModuleList(layers)
         self.irreps_out = [layer.irreps_out for layer in layers]
+
+    @classmethod
+    def from_config(cls, config: Any, num_elements: int, last_lmax: int) -> "Backbone":
+        """The trunk from a model config's shared keys (r_max, num_bessel, num_polynomial_cutoff,
+        max_ell, hidden_irreps, correlation, num_interactions, radial_mlp, avg_num_neighbors)."""
+        return cls(
+            num_elements=num_elements,
+            r_max=config.r_max,
+            num_bessel=config.num_bessel,
+            num_polynomial_cutoff=config.num_polynomial_cutoff,
+            max_ell=config.max_ell,
+            hidden=FeatureIrreps.parse(config.hidden_irreps),
+            correlation=config.correlation,
+            num_interactions=config.num_interactions,
+            radial_mlp=config.radial_mlp,
+            avg_num_neighbors=config.avg_num_neighbors,
+            last_lmax=last_lmax,
+        )
 
     def forward(
         self,

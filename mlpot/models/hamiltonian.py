@@ -157,19 +157,7 @@ class HamiltonianModel(nn.Module):
         self.layout = OrbitalLayout.from_symbols(config.shells)
         size = self.layout.max_orbitals
         lmax_out = 2 * max(max(ls) for ls in config.shells.values())
-        self.backbone = Backbone(
-            num_elements=len(numbers),
-            r_max=config.r_max,
-            num_bessel=config.num_bessel,
-            num_polynomial_cutoff=config.num_polynomial_cutoff,
-            max_ell=config.max_ell,
-            hidden=hidden,
-            correlation=config.correlation,
-            num_interactions=config.num_interactions,
-            radial_mlp=config.radial_mlp,
-            avg_num_neighbors=config.avg_num_neighbors,
-            last_lmax=hidden.lmax,
-        )
+        self.backbone = Backbone.from_config(config, len(numbers), last_lmax=hidden.lmax)
         features = FeatureIrreps(hidden.channels * config.num_interactions, hidden.lmax)  # all layers side by side
         channels = config.block_channels
         self.onsite = OnsiteFeatures(features, channels, lmax_out)

@@ -86,19 +86,7 @@ class MACEPotential(nn.Module):
         self.num_elements = len(numbers)
         self.r_max = config.r_max
         self.num_interactions = config.num_interactions
-        self.backbone = Backbone(
-            num_elements=len(numbers),
-            r_max=config.r_max,
-            num_bessel=config.num_bessel,
-            num_polynomial_cutoff=config.num_polynomial_cutoff,
-            max_ell=config.max_ell,
-            hidden=hidden,
-            correlation=config.correlation,
-            num_interactions=config.num_interactions,
-            radial_mlp=config.radial_mlp,
-            avg_num_neighbors=config.avg_num_neighbors,
-            last_lmax=0,
-        )
+        self.backbone = Backbone.from_config(config, len(numbers), last_lmax=0)
         readouts: List[nn.Module] = [LinearReadout(hidden.channels) for _ in range(config.num_interactions - 1)]
         readouts.append(MLPReadout(hidden.channels, config.readout_mlp))
         self.readouts = nn.ModuleList(readouts)
