@@ -10,7 +10,7 @@ import contextlib
 import dataclasses
 import difflib
 import typing
-from typing import Any, Dict, Iterator, List, Optional, Type, TypeVar
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Type, TypeVar
 
 import torch
 
@@ -47,6 +47,13 @@ def parse_section(cls: Type[Section], given: Dict[str, Any], where: str) -> Sect
     if validate is not None:
         validate(where)
     return section
+
+
+def require(checks: Sequence[Tuple[bool, str, str]], section: Any, where: str) -> None:
+    """Raise for the first failed (ok, key, message) check, naming '<where>.<key>' and its value."""
+    for ok, key, message in checks:
+        if not ok:
+            raise MLPotError(f"'{where}.{key}' {message}, got {getattr(section, key)!r}")
 
 
 def likely_key(key: str, allowed: List[str]) -> Optional[str]:

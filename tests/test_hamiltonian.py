@@ -141,6 +141,11 @@ def test_layout_cuts_and_reassembles_a_matrix():
     edge_index = np.array([(j, i) for i in range(len(atoms)) for j in range(len(atoms)) if i != j]).T
     node, edge = layout.to_blocks(matrix, atoms.numbers, edge_index)
     assert node.shape == (6, 14, 14) and edge.shape == (30, 14, 14)
+    hydrogen = atoms.numbers == 1  # 5 AOs of 14: the rest of its rows and columns is padding
+    assert np.all(node[hydrogen][:, 5:, :] == 0) and np.all(node[hydrogen][:, :, 5:] == 0)
+    first = edge_index[:, 0]  # receiver edge_index[1], sender edge_index[0]
+    rows, cols = layout.offsets(atoms.numbers)[[first[1], first[0]]]
+    np.testing.assert_array_equal(edge[0, :2, :2], matrix[rows : rows + 2, cols : cols + 2])
     np.testing.assert_array_equal(layout.to_matrix(node, edge, atoms.numbers, edge_index), matrix)
 
 

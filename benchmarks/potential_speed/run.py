@@ -63,14 +63,13 @@ QUICK = [("ethanol", "float32", "keep", 1, 5, 10), ("water375", "float64", "defa
 
 
 def rss_mib(pid: int) -> float:
+    """Resident memory of a running process (MiB); 0 once it has exited and /proc lost it."""
     try:
         with open(f"/proc/{pid}/status") as handle:
-            for line in handle:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return 0.0
+            lines = handle.readlines()
+    except OSError:  # the process ended between the watchdog's poll and this read
+        return 0.0
+    return next((int(line.split()[1]) / 1024.0 for line in lines if line.startswith("VmRSS:")), 0.0)
 
 
 def cpu_jiffies():

@@ -5,7 +5,7 @@ features. Internally the nodes are sorted by element so that element-dependent w
 contiguous slices; features are returned in the caller's order.
 """
 
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 import torch
 from e3nn import o3
@@ -69,6 +69,20 @@ class InteractionLayer(nn.Module):
             else:
                 out = torch.cat([out[:, : self.shared_dim] + residual, out[:, self.shared_dim :]], dim=1)
         return out
+
+
+def backbone_checks(config: Any) -> List[Tuple[bool, str, str]]:
+    """(ok, key, message) for the keys :meth:`Backbone.from_config` reads, except max_ell, whose
+    bounds depend on the head."""
+    return [
+        (config.r_max > 0, "r_max", "must be positive"),
+        (config.num_bessel >= 1, "num_bessel", "must be at least 1"),
+        (config.num_polynomial_cutoff >= 2, "num_polynomial_cutoff", "must be at least 2"),
+        (1 <= config.correlation <= 3, "correlation", "must be 1, 2 or 3"),
+        (config.num_interactions >= 1, "num_interactions", "must be at least 1"),
+        (all(width >= 1 for width in config.radial_mlp), "radial_mlp", "widths must be positive"),
+        (config.avg_num_neighbors > 0, "avg_num_neighbors", "must be positive"),
+    ]
 
 
 class Backbone(nn.Module):

@@ -33,10 +33,10 @@ from torch import nn
 
 from mlpot.cg.mapping import bead_positions, bead_weights
 from mlpot.cg.molecule import Molecule
-from mlpot.config import default_dtype, parse_section
+from mlpot.config import default_dtype, parse_section, require
 from mlpot.data import keys
 from mlpot.errors import MLPotError
-from mlpot.models.backbone import Backbone
+from mlpot.models.backbone import Backbone, backbone_checks
 from mlpot.nn.irreps import FeatureIrreps
 from mlpot.nn.linear import ScaledLinear
 from mlpot.nn.norm import EquivariantLayerNorm
@@ -106,23 +106,14 @@ class BackmappingConfig:
         for key in ("atom_names", "residue_names", "residue_ids"):
             if getattr(self, key) and len(getattr(self, key)) != n:
                 raise MLPotError(f"'{where}.{key}' must be empty or give one entry per atom ({n})")
-        checks = [
-            (self.r_max > 0, "r_max", "must be positive"),
+        checks = backbone_checks(self) + [
             (self.cg_r_max > 0, "cg_r_max", "must be positive"),
-            (self.num_bessel >= 1, "num_bessel", "must be at least 1"),
-            (self.num_polynomial_cutoff >= 2, "num_polynomial_cutoff", "must be at least 2"),
             (0 <= self.max_ell <= 6, "max_ell", "must be between 0 and 6"),
-            (1 <= self.correlation <= 3, "correlation", "must be 1, 2 or 3"),
-            (self.num_interactions >= 1, "num_interactions", "must be at least 1"),
-            (all(width >= 1 for width in self.radial_mlp), "radial_mlp", "widths must be positive"),
             (self.latent_dim >= 1, "latent_dim", "must be at least 1"),
             (self.readout_mlp >= 1, "readout_mlp", "must be positive"),
-            (self.avg_num_neighbors > 0, "avg_num_neighbors", "must be positive"),
             (self.cg_avg_num_neighbors > 0, "cg_avg_num_neighbors", "must be positive"),
         ]
-        for ok, key, message in checks:
-            if not ok:
-                raise MLPotError(f"'{where}.{key}' {message}, got {getattr(self, key)!r}")
+        require(checks, self, where)
         bead_weights(self.bead_of_atom, self.molecule(), self.bead_position)  # raises for a bad CA bead
 
     def molecule(self) -> Molecule:

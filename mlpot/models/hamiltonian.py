@@ -22,10 +22,10 @@ import torch
 from ase.data import atomic_numbers as symbol_to_z
 from torch import nn
 
-from mlpot.config import default_dtype, parse_section
+from mlpot.config import default_dtype, parse_section, require
 from mlpot.data import keys
 from mlpot.errors import MLPotError
-from mlpot.models.backbone import Backbone
+from mlpot.models.backbone import Backbone, backbone_checks
 from mlpot.models.elements import canonical_elements, species_of, species_table
 from mlpot.nn.irreps import FeatureIrreps
 from mlpot.nn.orbital import OrbitalBlockReadout
@@ -71,23 +71,14 @@ class HamiltonianConfig:
             if not shells or any(not 0 <= l <= 4 for l in shells):
                 raise MLPotError(f"'{where}.shells.{symbol}' must list the l (0-4) of each shell, got {shells!r}")
         lmax_out = 2 * max(max(ls) for ls in self.shells.values())
-        checks = [
-            (self.r_max > 0, "r_max", "must be positive"),
-            (self.num_bessel >= 1, "num_bessel", "must be at least 1"),
-            (self.num_polynomial_cutoff >= 2, "num_polynomial_cutoff", "must be at least 2"),
+        checks = backbone_checks(self) + [
             (hidden.lmax <= self.max_ell <= 6, "max_ell", f"must be between the hidden lmax ({hidden.lmax}) and 6"),
             (2 * hidden.lmax >= lmax_out, "hidden_irreps", f"needs lmax >= {lmax_out // 2} (the highest shell l)"),
-            (1 <= self.correlation <= 3, "correlation", "must be 1, 2 or 3"),
-            (self.num_interactions >= 1, "num_interactions", "must be at least 1"),
-            (all(width >= 1 for width in self.radial_mlp), "radial_mlp", "widths must be positive"),
-            (self.avg_num_neighbors > 0, "avg_num_neighbors", "must be positive"),
             (self.block_channels >= 1, "block_channels", "must be positive"),
             (self.scale > 0, "scale", "must be positive"),
             (self.overlap_scale > 0, "overlap_scale", "must be positive"),
         ]
-        for ok, key, message in checks:
-            if not ok:
-                raise MLPotError(f"'{where}.{key}' {message}, got {getattr(self, key)!r}")
+        require(checks, self, where)
         self.shells = {symbol: [int(l) for l in self.shells[symbol]] for symbol in self.elements}
         for name in ("onsite_reference", "overlap_reference"):
             reference = getattr(self, name)

@@ -20,10 +20,10 @@ import torch
 from ase.data import atomic_numbers as symbol_to_z
 from torch import nn
 
-from mlpot.config import default_dtype, parse_section
+from mlpot.config import default_dtype, parse_section, require
 from mlpot.data import keys
 from mlpot.errors import MLPotError
-from mlpot.models.backbone import Backbone
+from mlpot.models.backbone import Backbone, backbone_checks
 from mlpot.models.elements import canonical_elements, species_of, species_table
 from mlpot.nn.irreps import FeatureIrreps
 from mlpot.nn.readout import LinearReadout, MLPReadout
@@ -54,20 +54,11 @@ class PotentialConfig:
     def validate(self, where: str) -> None:
         self.elements = canonical_elements(self.elements, f"{where}.elements")
         FeatureIrreps.parse(self.hidden_irreps)
-        checks = [
-            (self.r_max > 0, "r_max", "must be positive"),
-            (self.num_bessel >= 1, "num_bessel", "must be at least 1"),
-            (self.num_polynomial_cutoff >= 2, "num_polynomial_cutoff", "must be at least 2"),
+        checks = backbone_checks(self) + [
             (0 <= self.max_ell <= 6, "max_ell", "must be between 0 and 6"),
-            (1 <= self.correlation <= 3, "correlation", "must be 1, 2 or 3"),
-            (self.num_interactions >= 1, "num_interactions", "must be at least 1"),
-            (all(width >= 1 for width in self.radial_mlp), "radial_mlp", "widths must be positive"),
             (self.readout_mlp >= 1, "readout_mlp", "must be positive"),
-            (self.avg_num_neighbors > 0, "avg_num_neighbors", "must be positive"),
         ]
-        for ok, key, message in checks:
-            if not ok:
-                raise MLPotError(f"'{where}.{key}' {message}, got {getattr(self, key)!r}")
+        require(checks, self, where)
         energies = {str(k): float(v) for k, v in (self.atomic_energies or {}).items()}
         for symbol in energies:
             if symbol not in self.elements:

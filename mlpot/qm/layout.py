@@ -48,33 +48,38 @@ class OrbitalLayout:
         counts = np.array([self.num_orbitals(int(z)) for z in numbers])
         return (np.arange(self.max_orbitals)[None, :] < counts[:, None]).astype(np.float64)
 
+    def _block_positions(self, numbers: Sequence[int], edge_index: np.ndarray) -> List[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """For the diagonal blocks (M = N) and the edge blocks (M = E): row AO indices, column AO
+        indices and the mask of real entries, each [M, O, O]. Edge block e covers
+        H[AOs of receiver i, AOs of sender j]."""
+        size = self.max_orbitals
+        mask = self.mask(numbers).astype(bool)  # [N, O]
+        index = np.where(mask, self.offsets(numbers)[:-1, None] + np.arange(size)[None, :], 0)  # [N, O] AO of each slot
+
+        def positions(row_atoms: np.ndarray, col_atoms: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+            shape = (len(row_atoms), size, size)
+            rows = np.broadcast_to(index[row_atoms][:, :, None], shape)
+            cols = np.broadcast_to(index[col_atoms][:, None, :], shape)
+            return rows, cols, mask[row_atoms][:, :, None] & mask[col_atoms][:, None, :]
+
+        atoms = np.arange(len(numbers))
+        return [positions(atoms, atoms), positions(edge_index[1], edge_index[0])]
+
     def to_blocks(self, matrix: np.ndarray, numbers: Sequence[int], edge_index: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """Dense [n_ao, n_ao] -> (diagonal blocks [N, O, O], edge blocks [E, O, O]).
+        """Dense [n_ao, n_ao] -> (diagonal blocks [N, O, O], edge blocks [E, O, O]), zero-padded.
 
         ``edge_index`` [2, E] holds (sender j, receiver i); edge block e is H[AOs of i, AOs of j].
         """
-        offsets = self.offsets(numbers)
-        if matrix.shape != (offsets[-1], offsets[-1]):
-            raise ValueError(f"matrix of shape {matrix.shape} does not fit {offsets[-1]} orbitals")
-        size = self.max_orbitals
-        node = np.zeros((len(numbers), size, size))
-        edge = np.zeros((edge_index.shape[1], size, size))
-        for i in range(len(numbers)):
-            n = offsets[i + 1] - offsets[i]
-            node[i, :n, :n] = matrix[offsets[i] : offsets[i + 1], offsets[i] : offsets[i + 1]]
-        for e, (j, i) in enumerate(edge_index.T):
-            rows, cols = offsets[i + 1] - offsets[i], offsets[j + 1] - offsets[j]
-            edge[e, :rows, :cols] = matrix[offsets[i] : offsets[i + 1], offsets[j] : offsets[j + 1]]
+        n_ao = self.offsets(numbers)[-1]
+        if matrix.shape != (n_ao, n_ao):
+            raise ValueError(f"matrix of shape {matrix.shape} does not fit {n_ao} orbitals")
+        (node, edge) = (np.where(inside, matrix[rows, cols], 0.0) for rows, cols, inside in self._block_positions(numbers, edge_index))
         return node, edge
 
     def to_matrix(self, node: np.ndarray, edge: np.ndarray, numbers: Sequence[int], edge_index: np.ndarray) -> np.ndarray:
         """Blocks -> dense matrix; atom pairs without an edge (beyond the cutoff) stay zero."""
-        offsets = self.offsets(numbers)
-        matrix = np.zeros((offsets[-1], offsets[-1]))
-        for i in range(len(numbers)):
-            n = offsets[i + 1] - offsets[i]
-            matrix[offsets[i] : offsets[i + 1], offsets[i] : offsets[i + 1]] = node[i, :n, :n]
-        for e, (j, i) in enumerate(edge_index.T):
-            rows, cols = offsets[i + 1] - offsets[i], offsets[j + 1] - offsets[j]
-            matrix[offsets[i] : offsets[i + 1], offsets[j] : offsets[j + 1]] = edge[e, :rows, :cols]
+        n_ao = self.offsets(numbers)[-1]
+        matrix = np.zeros((n_ao, n_ao))
+        for blocks, (rows, cols, inside) in zip((node, edge), self._block_positions(numbers, edge_index)):
+            matrix[rows[inside], cols[inside]] = blocks[inside]
         return matrix
