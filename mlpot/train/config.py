@@ -49,6 +49,7 @@ class TrainingSection:
     max_time_minutes: Optional[float] = None  # wall-time budget of the whole run, resumes included
     optimizer: Literal["adam", "adamw"] = "adam"
     lr: float = 0.01
+    warmup_epochs: float = 0.0  # lr rises linearly from lr / 100 to lr over this many epochs (per step)
     weight_decay: float = 5e-7
     amsgrad: bool = True
     scheduler: Literal["plateau", "cosine", "none"] = "plateau"
@@ -66,6 +67,7 @@ class TrainingSection:
     stage_two_lr: float = 0.001
     patience: Optional[int] = None  # early stopping: epochs without a better validation loss
     device: str = "cpu"
+    kernel: Literal["auto", "fused", "reference"] = "auto"  # fused kernels where the device has them
     loss: Dict[str, Any] = field(default_factory=dict)  # task-specific loss settings; the task checks them
 
     def validate(self, where: str) -> None:
@@ -80,6 +82,8 @@ class TrainingSection:
             raise MLPotError(f"'{where}.ema_decay' must be between 0 and 1, got {self.ema_decay}")
         if self.max_time_minutes is not None and self.max_time_minutes <= 0:
             raise MLPotError(f"'{where}.max_time_minutes' must be positive, got {self.max_time_minutes}")
+        if self.warmup_epochs < 0:
+            raise MLPotError(f"'{where}.warmup_epochs' must not be negative, got {self.warmup_epochs}")
         if not 0.0 < self.lr_factor < 1.0:
             raise MLPotError(f"'{where}.lr_factor' must be between 0 and 1, got {self.lr_factor}")
 

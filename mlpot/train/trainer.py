@@ -34,6 +34,7 @@ from tqdm import tqdm
 from mlpot.config import DTYPES
 from mlpot.errors import MLPotError
 from mlpot.files import atomic_output
+from mlpot.kernels import set_kernels
 from mlpot.models import build_model
 from mlpot.models.io import atomic_torch_save, save_model
 from mlpot.train import plots
@@ -90,6 +91,7 @@ class Trainer:
         torch.manual_seed(self.config.training.seed)
         data = self.task.prepare(dtype)
         model = build_model(data.model_config).to(self.device)
+        set_kernels(model, self.config.training.kernel, self.device)
         self.model = model
         if self.group.is_main:
             self.output.mkdir(parents=True, exist_ok=True)
@@ -145,6 +147,7 @@ class Trainer:
                 if index < skip:
                     continue
                 batch = batch.to(self.device)
+                self._warm_up(epoch, index, len(loader))
                 self.optimizer.zero_grad(set_to_none=True)
                 out = self.task.forward(self.network, batch, training=True)
                 loss = self.task.loss(out, batch, weights, self.group.reduce_sum, self.group.world_size)
@@ -182,7 +185,8 @@ class Trainer:
         """Validate with EMA weights, step the scheduler, log, keep the best model."""
         valid_loss, results = self.evaluate(valid_loader, ema=True)
         training = self.config.training
-        if training.scheduler == "plateau":
+        warming_up = epoch + 1 < training.warmup_epochs
+        if training.scheduler == "plateau" and not warming_up:
             self.scheduler.step(valid_loss)
         elif training.scheduler == "cosine":
             self.scheduler.step()
@@ -232,6 +236,23 @@ class Trainer:
             return False
         flag = torch.tensor([float(self.state["elapsed"] > 60.0 * budget)])
         return bool(self.group.reduce_sum(flag).item() > 0)  # every process stops at the same batch
+
+    def _warm_up(self, epoch: int, index: int, steps_per_epoch: int) -> None:
+        """Linear learning-rate warm-up over ``training.warmup_epochs``, step by step.
+
+        A large first step from random weights sends the force loss far up (the Hamiltonian runs
+        spent hundreds of epochs 10-100x above their validation loss at lr 0.005-0.01); ramping
+        from lr / 100 avoids the jump. The lr follows from the step count, so resuming is exact.
+        """
+        training = self.config.training
+        if training.warmup_epochs <= 0 or self.state["stage_two"]:
+            return
+        progress = (epoch + (index + 1) / steps_per_epoch) / training.warmup_epochs
+        if progress > 1.0 + 1e-9:
+            return  # done: the scheduler owns the lr from here
+        fraction = min(1.0, 0.01 + 0.99 * progress)
+        for group in self.optimizer.param_groups:
+            group["lr"] = training.lr * fraction
 
     def _maybe_enter_stage_two(self, epoch: int) -> None:
         training = self.config.training
