@@ -25,6 +25,7 @@ from mlpot.config import DTYPES
 from mlpot.data import keys
 from mlpot.data.graph import neighbour_pairs
 from mlpot.errors import MLPotError
+from mlpot.kernels import set_kernels
 from mlpot.models.io import load_model
 
 
@@ -58,6 +59,7 @@ class MLPotCalculator(Calculator):
 
     ``model_or_path``: a model module or a model file. ``dtype``: "float64" (default, for MD
     and tests) or "float32". ``skin`` (Å): neighbour-list reuse margin; 0 rebuilds every step.
+    ``kernel``: "auto" (fused kernels where the device has them), "fused" or "reference".
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
@@ -68,6 +70,7 @@ class MLPotCalculator(Calculator):
         device: str = "cpu",
         dtype: str = "float64",
         skin: float = 0.5,
+        kernel: str = "auto",
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -83,6 +86,7 @@ class MLPotCalculator(Calculator):
             model = load_model(model_or_path)
             model.requires_grad_(False)  # ours alone: no parameter gradients to track
         self.model = model.to(device=device, dtype=DTYPES[dtype]).eval()
+        self.fused = set_kernels(self.model, kernel, device)
         self.device = torch.device(device)
         self.dtype = DTYPES[dtype]
         self.r_max = float(self.model.r_max)

@@ -66,3 +66,16 @@ def write_config(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture(params=["fused", "reference"])
+def kernel(request, monkeypatch):
+    """Run a test once on the fused kernels and once on the reference path (models built or
+    loaded inside the test, and mlpot subprocesses through MLPOT_KERNEL, pick it up)."""
+    from mlpot import kernels
+
+    if request.param == "fused":
+        assert kernels.fused_available("cpu"), "mlpot's CPU kernel library was not built by the install"
+    monkeypatch.setattr(kernels, "_default", request.param)
+    monkeypatch.setenv("MLPOT_KERNEL", request.param)
+    return request.param

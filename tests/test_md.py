@@ -35,6 +35,7 @@ def small_alloy(seed=0):
     return atoms
 
 
+@pytest.mark.usefixtures("kernel")
 def test_stress_through_calculator_is_strain_derivative():
     atoms = small_alloy()
     atoms.calc = MLPotCalculator(DEMO_MODEL)
@@ -56,6 +57,7 @@ def test_stress_through_calculator_is_strain_derivative():
     np.testing.assert_allclose(stress, numeric, atol=1e-8)
 
 
+@pytest.mark.usefixtures("kernel")
 def test_neighbour_reuse_matches_fresh_graphs_over_200_steps():
     atoms = small_alloy()
     calculator = MLPotCalculator(DEMO_MODEL, skin=1.0)
@@ -93,6 +95,7 @@ def test_cell_change_rebuilds_and_skin_zero_rebuilds_every_step():
     assert reuse.neighbour_list_builds == 2
 
 
+@pytest.mark.usefixtures("kernel")
 def test_works_with_ase_optimisers_cell_filter_and_npt():
     atoms = small_alloy(seed=3)
     atoms.calc = MLPotCalculator(DEMO_MODEL)
@@ -112,6 +115,7 @@ def test_works_with_ase_optimisers_cell_filter_and_npt():
     assert np.isfinite(npt.get_potential_energy())
 
 
+@pytest.mark.usefixtures("kernel")
 def test_per_atom_energies_sum_to_energy_and_dtype_choice():
     atoms = small_alloy()
     atoms.calc = MLPotCalculator(DEMO_MODEL, dtype="float32")
@@ -142,6 +146,7 @@ def mlpot_md(*args, **kwargs):
     return subprocess.Popen([sys.executable, "-m", "mlpot.cli.main", "md", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
+@pytest.mark.usefixtures("kernel")
 def test_mlpot_md_writes_trajectory_log_and_drift(tmp_path):
     process = mlpot_md(
         "--model", DEMO_MODEL, "--structure", ALLOY, "--steps", 20, "--interval", 5, "--timestep", 2,
@@ -202,6 +207,7 @@ def test_mlpot_md_refuses_bad_input(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("kernel")
 def test_nve_with_shipped_ethanol_model_conserves_energy():
     """1 ps of NVE, 300 K, 0.5 fs, float64.
 

@@ -16,6 +16,9 @@ from torch_geometric.data import Batch
 import mlpot
 from mlpot.data.graph import atoms_to_graph, graph_to_inputs
 
+# every physics test runs on the fused kernels and on the reference path (conftest.kernel)
+pytestmark = pytest.mark.usefixtures("kernel")
+
 SMALL = {"hidden_irreps": "8x0e+8x1o", "radial_mlp": [16, 16], "num_bessel": 6, "max_ell": 2}
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from mlpot.calculators import MLPotCalculator
 from mlpot.data.dataset import read_structure
+from mlpot.kernels import KERNELS
 from mlpot.md.driver import ENSEMBLES, MDSettings, describe, run_md
 from mlpot.models.io import resolve_model_path
 
@@ -36,12 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     parser.add_argument("--skin", type=float, default=0.5, help="neighbour-list skin, Å")
+    parser.add_argument("--kernel", default="auto", choices=KERNELS, help="fused kernels (auto: where available) or the reference path")
 
 
 def run(args: argparse.Namespace) -> int:
     model_path = resolve_model_path(args.model)
     atoms = read_structure(args.structure, args.index)
-    atoms.calc = MLPotCalculator(model_path, device=args.device, dtype=args.dtype, skin=args.skin)
+    atoms.calc = MLPotCalculator(model_path, device=args.device, dtype=args.dtype, skin=args.skin, kernel=args.kernel)
     settings = MDSettings(
         ensemble=args.ensemble,
         temperature=args.temperature,

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from mlpot.errors import MLPotError
+from mlpot.kernels import set_kernels
 from mlpot.files import atomic_output
 from mlpot.models import build_model
 
@@ -96,8 +97,11 @@ def resolve_model_path(path: Union[str, Path]) -> Path:
     return path
 
 
-def load_model(path: Union[str, Path], dtype: Optional[torch.dtype] = None, device: str = "cpu") -> nn.Module:
-    """Rebuild a saved model (a file, or a directory holding one); ``dtype``/``device`` convert it."""
+def load_model(
+    path: Union[str, Path], dtype: Optional[torch.dtype] = None, device: str = "cpu", kernel: str = "auto"
+) -> nn.Module:
+    """Rebuild a saved model (a file, or a directory holding one); ``dtype``/``device`` convert it,
+    ``kernel`` picks the execution path (:func:`mlpot.kernels.set_kernels`)."""
     path = resolve_model_path(path)
     payload = read_model_file(path)
     model = build_model(payload["config"])
@@ -108,5 +112,7 @@ def load_model(path: Union[str, Path], dtype: Optional[torch.dtype] = None, devi
     model.metadata = payload.get("metadata", {})
     if dtype is not None:
         model = model.to(dtype)
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    set_kernels(model, kernel, device)
+    return model
 

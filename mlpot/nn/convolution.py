@@ -4,20 +4,29 @@ Per edge j -> i and path p = (l1, l2 -> l3), channel by channel ("uvu"):
 
     m_ij[p, m3, c] = w_ij[p, c] * sum_{m1, m2} CG_p[m1, m2, m3] h_j[l1 m1, c] Y_ij[l2 m2]
 
-with w_ij from a radial MLP. The spherical harmonics are first contracted with the
-Clebsch-Gordan tensor into a tiny per-edge matrix A_ij [D_in, D_paths], so the channel work is
-one broadcast multiply (l1 = 0) or one batched matmul per l1 over [E, D_paths, C]; nothing of
-size [E, C, D_in, D_sh] is ever built. Messages are summed over neighbours (index_add), then a
-per-l3 linear mixes paths and channels on the nodes.
+with w_ij from a radial MLP, summed over neighbours, then a per-l3 linear mixes paths and
+channels on the nodes. Two execution paths compute the same sums:
+
+- fused (the default where a kernel exists): one operator per layer and direction
+  (:mod:`mlpot.kernels.edge_tp`) gathers, weights, couples and scatters without building any
+  per-edge message; its gradients, and theirs, are the same operator;
+- reference: path by path in plain torch operations, each path's messages built on the edges
+  and summed with index_add. TorchScript exports for LAMMPS use it.
+
+Both read their Clebsch-Gordan coefficients from the ``cg`` buffer (the kernel's sparse tables
+are derived from it, also when a saved model is loaded).
 """
 
 import math
-from typing import List, Tuple
+from typing import Final, List, Tuple
 
 import torch
 from e3nn import o3
 from torch import nn
 
+from mlpot.kernels.coupling import coupling_tables
+from mlpot.kernels.edge_tp import edge_tp
+from mlpot.kernels import default_fused
 from mlpot.nn.irreps import FeatureIrreps, l_slice
 from mlpot.nn.linear import EquivariantLinear
 from mlpot.nn.radial import RadialMLP
@@ -35,19 +44,23 @@ def tensor_product_paths(lmax_in: int, lmax_sh: int, lmax_out: int) -> List[Tupl
 
 
 class EdgeTensorProduct(nn.Module):
-    """Weighted channel-wise tensor product on edges, summed onto receivers, path by path.
+    """Weighted channel-wise tensor product on edges, summed onto receivers.
 
-    forward(h [N, D_in, C], sh [E, D_sh], weights [P, E, C], sender [E], receiver [E])
-        -> list over paths p = (l1, l2, l3) of [N, 2 l3 + 1, C].
+    forward(h [N, D_in, C], sh [E, D_sh], weights, sender [E], receiver [E])
+        -> list over paths p = (l1, l2, l3) of [N, 2 l3 + 1, C],
 
-    Each path is computed from small per-edge inputs and summed onto the nodes on its own: the
-    radial weight multiplies the sender features before the coupling (a [E, 2l1+1, C] tensor),
-    and for l1 = 0 the coupling is the outer product with Y_l2. Nothing of size
-    [E, D_paths, C] is ever built, sliced or kept for the backward pass.
+    with ``weights`` [E, P, C] on the fused path and [P, E, C] on the reference path (each
+    path's weights contiguous for its own multiplies); :attr:`fused` says which.
+
+    Reference path: each path is computed from small per-edge inputs and summed onto the nodes
+    on its own: the radial weight multiplies the sender features before the coupling (a
+    [E, 2l1+1, C] tensor), and for l1 = 0 the coupling is the outer product with Y_l2.
     """
 
     coupling_dims: List[int]
     paths: List[Tuple[int, int, int]]
+    path_dims: List[int]
+    fused: Final[bool]  # a TorchScript constant: a scripted model holds only the chosen path
 
     def __init__(self, lmax_in: int, lmax_sh: int, lmax_out: int) -> None:
         super().__init__()
@@ -67,6 +80,25 @@ class EdgeTensorProduct(nn.Module):
             self.coupling_dims.append(size)
             start += size
         self.register_buffer("cg", cg.to(torch.get_default_dtype()))
+        self.path_dims = [2 * l3 + 1 for _, _, l3 in self.paths]
+        self.lmax_sh = lmax_sh
+        self._set_tables()
+        self.fused = default_fused()
+
+    def _set_tables(self) -> None:
+        """The fused kernel's sparse tables from ``cg`` (not saved: derived again on load)."""
+        tables = coupling_tables(self.paths, self.cg, self.lmax_in, self.lmax_sh)
+        device = self.cg.device
+        self.register_buffer("kernel_triples", tables.triples.to(device), persistent=False)
+        self.register_buffer("kernel_starts", tables.starts.to(device), persistent=False)
+        self.register_buffer("kernel_sh_index", tables.sh_index.to(device), persistent=False)
+        self.register_buffer("kernel_coeff", tables.coeff.to(device=device, dtype=self.cg.dtype), persistent=False)
+        self.dim_in = tables.dim_in
+        self.dim_out = tables.dim_out
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._set_tables()
 
     def forward(
         self,
@@ -76,6 +108,8 @@ class EdgeTensorProduct(nn.Module):
         sender: torch.Tensor,
         receiver: torch.Tensor,
     ) -> List[torch.Tensor]:
+        if self.fused:
+            return self._fused(h, sh, weights, sender, receiver)
         num_nodes, num_edges = h.shape[0], sh.shape[0]
         sh_blocks = torch.split(sh, self.sh_dims, dim=1)  # [E, 2l2+1] each
         path_weights = torch.unbind(weights, dim=0)  # [E, C] each, contiguous
@@ -98,6 +132,16 @@ class EdgeTensorProduct(nn.Module):
             summed = torch.zeros(num_nodes, 2 * l3 + 1, h.shape[2], dtype=h.dtype, device=h.device)
             out.append(summed.index_add(0, receiver, message))
         return out
+
+    def _fused(
+        self, h: torch.Tensor, sh: torch.Tensor, weights: torch.Tensor, sender: torch.Tensor, receiver: torch.Tensor
+    ) -> List[torch.Tensor]:
+        dims = [h.shape[0], self.dim_in, self.num_paths, sh.shape[1], self.dim_out, h.shape[2]]
+        summed = edge_tp(
+            h, weights, sh, None, sender, receiver,
+            self.kernel_triples, self.kernel_starts, self.kernel_sh_index, self.kernel_coeff, 3, dims,
+        )  # [N, Q, C]
+        return list(torch.split(summed, self.path_dims, dim=1))
 
 
 class PathLinear(nn.Module):
@@ -164,6 +208,9 @@ class Interaction(nn.Module):
         receiver: torch.Tensor,
     ) -> torch.Tensor:
         h = self.linear_up(h)
-        weights = self.radial_mlp(radial)  # [P, E, C]
+        if self.tensor_product.fused:
+            weights = self.radial_mlp.edge_major(radial)  # [E, P, C]
+        else:
+            weights = self.radial_mlp(radial)  # [P, E, C]
         summed = self.tensor_product(h, sh, weights, sender, receiver)  # per path [N, 2l3+1, C]
         return self.linear_down(summed) * self.inv_avg_num_neighbors

@@ -8,20 +8,26 @@ in the channel's (lmax_in + 1)^2 components and mixes them with element-dependen
 The coupling tensors B_nu are chains of e3nn Wigner-3j couplings ((l1 x l2) -> L, (L x l3) -> lo),
 symmetrised over the identical inputs. Symmetrised chains are linearly dependent, so only an
 independent subset is kept (greedy, in a fixed order). Each kept chain is expressed on the
-distinct monomials x_a x_b x_c (a <= b <= c) that it touches; evaluation is then one gather per
-degree plus one batched matmul per element over channels. The chains are stored as buffers,
+distinct monomials x_a x_b x_c (a <= b <= c) that it touches. The chains are stored as buffers,
 so a saved model never depends on how a later run enumerates them.
+
+Two execution paths give the same numbers: fused (:mod:`mlpot.kernels.symmetric`: one operator
+per node and channel, monomials formed in registers, its derivatives the same operator in other
+modes) and reference (one gather per degree plus one batched matmul per element over channels,
+building [C, n, monomials] tensors).
 """
 
 import functools
 import itertools
 import math
-from typing import List, Tuple
+from typing import Final, List, Tuple
 
 import torch
 from e3nn import o3
 from torch import nn
 
+from mlpot.kernels import default_fused
+from mlpot.kernels.symmetric import coupling_pairs, monomial_table, symmetric
 from mlpot.nn.irreps import FeatureIrreps, l_slice
 
 
@@ -133,8 +139,10 @@ class SymmetricContraction(nn.Module):
     """Element-dependent equivariant polynomials of degree 1..correlation, channel by channel.
 
     Input [n, (lmax_in+1)^2, C] -> output [n, (lmax_out+1)^2, C]. Nodes must be sorted by
-    element, ``element_counts[z]`` of element index z in a row.
+    element, ``element_counts[z]`` of element index z in a row. :attr:`fused` picks the path.
     """
+
+    fused: Final[bool]  # a TorchScript constant: a scripted model holds only the chosen path
 
     def __init__(self, irreps_in: FeatureIrreps, irreps_out: FeatureIrreps, correlation: int, num_elements: int):
         super().__init__()
@@ -178,6 +186,24 @@ class SymmetricContraction(nn.Module):
         # Paths of one degree share a 1/sqrt(P_degree) start so each degree contributes O(1).
         init_scale = torch.cat([torch.full((b.shape[0],), 1.0 / math.sqrt(b.shape[0])) for b in bases])
         self.weight = nn.Parameter(torch.randn(num_elements, num_paths, channels) * init_scale[None, :, None])
+        self._set_tables()
+        self.fused = default_fused()
+
+    def _set_tables(self) -> None:
+        """The fused kernel's tables from the saved buffers (not saved: derived again on load)."""
+        monomials = monomial_table(
+            self.single_index, self.pair_first, self.pair_second, self.pair_select, self.triple_prefix, self.triple_last
+        )
+        starts, pair_k, pair_basis = coupling_pairs(self.basis)
+        device = self.basis.device
+        self.register_buffer("kernel_monomials", monomials.to(device), persistent=False)
+        self.register_buffer("kernel_starts", starts.to(device), persistent=False)
+        self.register_buffer("kernel_pair_k", pair_k.to(device), persistent=False)
+        self.register_buffer("pair_basis", pair_basis.t().contiguous(), persistent=False)  # [nnz, P]
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._set_tables()
 
     def monomials(self, x: torch.Tensor) -> torch.Tensor:
         """[C, n, D_in] -> all used monomials of degree 1..correlation, [C, n, n_monomials]."""
@@ -190,6 +216,8 @@ class SymmetricContraction(nn.Module):
         return torch.cat(features, dim=2)
 
     def forward(self, x: torch.Tensor, element_counts: List[int]) -> torch.Tensor:
+        if self.fused:
+            return self._fused(x, element_counts)
         monomials = self.monomials(x.permute(2, 0, 1))  # [C, n, M]
         num_paths, dim_out, num_monomials = self.basis.shape
         basis = self.basis.reshape(num_paths, dim_out * num_monomials)  # [P, D_out * M]
@@ -200,3 +228,13 @@ class SymmetricContraction(nn.Module):
                 coefficients = torch.mm(self.weight[z].t(), basis).view(-1, dim_out, num_monomials)  # [C, D_out, M]
                 blocks.append(torch.bmm(group, coefficients.transpose(1, 2)))  # [C, n_z, D_out]
         return torch.cat(blocks, dim=1).permute(1, 2, 0)  # [n, D_out, C]
+
+    def _fused(self, x: torch.Tensor, element_counts: List[int]) -> torch.Tensor:
+        num_elements = self.weight.shape[0]
+        counts = torch.tensor(element_counts, dtype=torch.long, device=x.device)
+        element = torch.repeat_interleave(torch.arange(num_elements, device=x.device), counts)  # [n]
+        coefficients = torch.matmul(self.pair_basis, self.weight)  # [Z, nnz, C]
+        dims = [x.shape[0], x.shape[1], self.basis.shape[1], coefficients.shape[1], x.shape[2], num_elements]
+        return symmetric(
+            x, coefficients, None, None, self.kernel_monomials, self.kernel_starts, self.kernel_pair_k, element, 0, dims  # mode VALUE
+        )

@@ -80,7 +80,18 @@ class RadialMLP(nn.Module):
         self.out_weight = nn.Parameter(torch.randn(num_paths, sizes[-1], channels))
         self.out_scale = gains[len(sizes) - 1] / math.sqrt(sizes[-1])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _hidden(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.hidden:
             x = torch.nn.functional.silu(layer(x))
-        return torch.matmul(x.unsqueeze(0), self.out_weight * self.out_scale)  # [P, E, C]
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[E, radial_dim] -> [P, E, C], path-major."""
+        return torch.matmul(self._hidden(x).unsqueeze(0), self.out_weight * self.out_scale)
+
+    @torch.jit.export
+    def edge_major(self, x: torch.Tensor) -> torch.Tensor:
+        """[E, radial_dim] -> [E, P, C]: one edge's weights contiguous, as the fused kernel reads them."""
+        num_paths, width, channels = self.out_weight.shape
+        weight = (self.out_weight * self.out_scale).permute(1, 0, 2).reshape(width, num_paths * channels)
+        return torch.matmul(self._hidden(x), weight).view(-1, num_paths, channels)
