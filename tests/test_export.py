@@ -13,6 +13,9 @@ from mlpot import MLPotError
 from mlpot.calculators import MLPotCalculator
 from mlpot.export.lammps import export_lammps, read_metadata
 
+# every physics test runs on the fused kernels and on the reference path (conftest.kernel)
+pytestmark = pytest.mark.usefixtures("kernel")
+
 
 def small_model(elements):
     torch.manual_seed(1)
@@ -101,7 +104,7 @@ def test_too_small_ghost_cutoff_gets_the_energy_wrong(tmp_path):
     assert abs(float(run_exported(module, positions, numbers, local, model.r_max)["energy"]) - atoms.get_potential_energy()) > 1e-6
 
 
-def test_molecule_and_metadata(tmp_path):
+def test_molecule_and_metadata(tmp_path, kernel):
     model = small_model(["H", "C", "O"])
     atoms = molecule("CH3CH2OH")
     atoms.calc = MLPotCalculator(model)
@@ -113,6 +116,7 @@ def test_molecule_and_metadata(tmp_path):
         "r_max": "3.0",
         "num_interactions": "2",
         "dtype": "float32",
+        "kernel": kernel,
         "mlpot_version": mlpot.__version__,
     }
     module = torch.jit.load(str(path))

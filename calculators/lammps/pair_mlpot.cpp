@@ -79,6 +79,16 @@ std::string first_line(const std::string &text)
   return line.empty() ? std::string("unknown error") : line;
 }
 
+// The cause of an error raised inside a TorchScript module: the interpreter's message starts
+// with "The following operation failed" and ends with the original error's last line.
+std::string script_error(const std::string &text)
+{
+  size_t end = text.find_last_not_of(" \n");
+  if (end == std::string::npos) return "unknown error";
+  const size_t start = text.rfind('\n', end);
+  return text.substr(start == std::string::npos ? 0 : start + 1, end + 1 - (start == std::string::npos ? 0 : start + 1));
+}
+
 int atomic_number(const std::string &symbol)
 {
   for (int z = 1; z < NUM_SYMBOLS; ++z)
@@ -414,7 +424,7 @@ void PairMLPot::compute(int eflag, int vflag)
     try {
       output = model->module.forward({positions, atomic_numbers, edge_index, shifts, local_mask});
     } catch (const std::exception &e) {
-      error->one(FLERR, "pair_style mlpot: the model failed: " + first_line(e.what()));
+      error->one(FLERR, "pair_style mlpot: the model failed: " + script_error(e.what()));
     }
     const auto out = output.toGenericDict();
     auto result = [&out](const char *key) {

@@ -1,12 +1,13 @@
 """Export a trained potential for another MD engine.
 
-  mlpot export --model M.model --format lammps -o M-lammps.pt [--dtype float32]
+  mlpot export --model M.model --format lammps -o M-lammps.pt [--dtype float32] [--kernel reference]
 """
 
 import argparse
 
 from mlpot.errors import MLPotError
 from mlpot.export.lammps import export_lammps, read_metadata
+from mlpot.kernels import KERNELS
 from mlpot.models.io import load_model
 
 
@@ -15,14 +16,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", default="lammps", choices=["lammps"], help="target engine (lammps)")
     parser.add_argument("-o", "--output", required=True, help="file to write, e.g. M-lammps.pt")
     parser.add_argument("--dtype", default="float64", help="float64 (default) or float32")
+    parser.add_argument("--kernel", default="auto", choices=KERNELS,
+                        help="fused kernels (auto: where built; the plugin of this mlpot version runs them) or plain torch")
 
 
 def run(args: argparse.Namespace) -> int:
     if not str(args.output).endswith(".pt"):
         raise MLPotError(f"-o {args.output} must end in .pt")
-    path = export_lammps(load_model(args.model), args.output, args.dtype)
+    path = export_lammps(load_model(args.model), args.output, args.dtype, args.kernel)
     metadata = read_metadata(path)
     print(f"wrote {path}: elements {metadata['elements']}, r_max {metadata['r_max']} Å, "
-          f"{metadata['num_interactions']} interactions, {metadata['dtype']}")
+          f"{metadata['num_interactions']} interactions, {metadata['dtype']}, {metadata['kernel']} kernels")
     print(f"LAMMPS: pair_style mlpot / pair_coeff * * {path} <element of each atom type>")
     return 0

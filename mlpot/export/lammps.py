@@ -14,7 +14,12 @@ LAMMPS reverse-communicates the ghost forces. The network itself is the potentia
 
 The archive carries plain-text extra files the C++ side reads without a JSON parser:
 ``format`` (mlpot-lammps/1), ``elements`` (symbols in model order, space separated), ``r_max``,
-``num_interactions``, ``dtype`` and ``mlpot_version``.
+``num_interactions``, ``dtype``, ``kernel`` (fused or reference) and ``mlpot_version``.
+
+With the fused path (the default where mlpot's CPU library is built) the scripted model calls
+``mlpot::edge_tp`` and ``mlpot::symmetric``; the pair style registers those operators with the
+same kernels (calculators/lammps/mlpot_ops.cpp), so a plugin built by this mlpot version is
+needed. ``kernel="reference"`` exports plain torch operations only.
 
 torch has deprecated TorchScript in favour of torch.export / AOTInductor. This module's forward
 uses no Python-only constructs, so ``torch.export.export(LAMMPSPotential(model), example_inputs)``
@@ -34,6 +39,7 @@ from torch import nn
 from mlpot.config import DTYPES
 from mlpot.errors import MLPotError
 from mlpot.files import atomic_output
+from mlpot.kernels import set_kernels
 
 FORMAT = "mlpot-lammps/1"
 
@@ -76,8 +82,9 @@ class LAMMPSPotential(nn.Module):
         }
 
 
-def export_lammps(model: nn.Module, path: Union[str, Path], dtype: str = "float64") -> Path:
-    """Script ``model`` for LAMMPS and save it with its metadata (atomically)."""
+def export_lammps(model: nn.Module, path: Union[str, Path], dtype: str = "float64", kernel: str = "auto") -> Path:
+    """Script ``model`` for LAMMPS and save it with its metadata (atomically); ``kernel`` as in
+    :func:`mlpot.kernels.set_kernels` (the CPU kernels, as LAMMPS runs on the CPU)."""
     if dtype not in DTYPES:
         raise MLPotError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if model.config_dict().get("task", "potential") != "potential":
@@ -86,6 +93,7 @@ def export_lammps(model: nn.Module, path: Union[str, Path], dtype: str = "float6
 
     model = copy.deepcopy(model).to(DTYPES[dtype]).eval()  # leave the caller's model as it was
     model.requires_grad_(False)
+    fused = set_kernels(model, kernel, "cpu")
     scripted = torch.jit.script(LAMMPSPotential(model))
     extra_files = {
         "format": FORMAT,
@@ -93,6 +101,7 @@ def export_lammps(model: nn.Module, path: Union[str, Path], dtype: str = "float6
         "r_max": repr(float(model.r_max)),
         "num_interactions": str(int(model.num_interactions)),
         "dtype": dtype,
+        "kernel": "fused" if fused else "reference",
         "mlpot_version": mlpot.__version__,
     }
     path = Path(path)
@@ -103,7 +112,7 @@ def export_lammps(model: nn.Module, path: Union[str, Path], dtype: str = "float6
 
 def read_metadata(path: Union[str, Path]) -> Dict[str, str]:
     """The extra files of an exported model (raises if it is not one)."""
-    files = {"format": "", "elements": "", "r_max": "", "num_interactions": "", "dtype": "", "mlpot_version": ""}
+    files = {"format": "", "elements": "", "r_max": "", "num_interactions": "", "dtype": "", "kernel": "", "mlpot_version": ""}
     try:
         torch.jit.load(str(path), map_location="cpu", _extra_files=files)
     except (RuntimeError, ValueError) as error:
