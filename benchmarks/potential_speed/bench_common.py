@@ -36,6 +36,8 @@ def parse_args() -> argparse.Namespace:
                         help="stop after this many timed calls even without --repeats clean ones (default 3 x repeats)")
     parser.add_argument("--profile", default=None, help="write a torch.profiler table of one extra call here")
     parser.add_argument("--out", default=None, help="append the JSON result line to this file")
+    parser.add_argument("--kernel", default="auto", choices=["auto", "fused", "reference"],
+                        help="mlpot's execution path (mace-torch ignores it)")
     return parser.parse_args()
 
 

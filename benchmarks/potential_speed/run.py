@@ -25,10 +25,20 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # mlpot runs in this interpreter's environment, mace-torch (which pins e3nn 0.4.4) in its own.
-PYTHON = {"mlpot": sys.executable, "mace-torch": os.path.join(os.environ.get("MACE_VENV", "mace-venv"), "bin", "python")}
-RUNNER = {"mlpot": os.path.join(HERE, "run_mlpot.py"), "mace-torch": os.path.join(HERE, "run_mace.py")}
+PYTHON = {
+    "mlpot": sys.executable,
+    "mlpot-reference": sys.executable,  # mlpot's plain-torch path (--kernel reference)
+    "mace-torch": os.path.join(os.environ.get("MACE_VENV", "mace-venv"), "bin", "python"),
+}
+RUNNER = {
+    "mlpot": os.path.join(HERE, "run_mlpot.py"),
+    "mlpot-reference": os.path.join(HERE, "run_mlpot.py"),
+    "mace-torch": os.path.join(HERE, "run_mace.py"),
+}
+ARGS = {"mlpot": [], "mlpot-reference": ["--kernel", "reference"], "mace-torch": []}
 ENV = {
     "mlpot": {},
+    "mlpot-reference": {},
     # e3nn 0.4.4 calls torch.load on its constants without weights_only; torch >= 2.6 refuses otherwise.
     "mace-torch": {"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"},
 }
@@ -105,7 +115,7 @@ def run_one(package, system, dtype, alloc, warmup, repeats, max_calls, rss_cap_m
     if os.path.exists(out_file):
         os.remove(out_file)
     cmd = [PYTHON[package], RUNNER[package], "--system", system, "--dtype", dtype, "--alloc", alloc,
-           "--warmup", str(warmup), "--repeats", str(repeats), "--max-calls", str(max_calls), "--threads", str(threads), "--out", out_file]
+           "--warmup", str(warmup), "--repeats", str(repeats), "--max-calls", str(max_calls), "--threads", str(threads), "--out", out_file] + ARGS[package]
     if profile:
         cmd += ["--profile", profile]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), **ENV[package])
@@ -199,6 +209,8 @@ def main():
     parser.add_argument("--retries", type=int, default=2,
                         help="repeat a process (up to this often) that got fewer clean timed calls than asked for")
     parser.add_argument("--output", default=None, help="default results.json (results_<tag>.json for --quick/--only)")
+    parser.add_argument("--packages", default="mlpot,mace-torch",
+                        help="comma-separated: mlpot (fused kernels), mlpot-reference (plain torch), mace-torch")
     args = parser.parse_args()
 
     base_plan = CONTENDED_PLAN if args.contended else PLAN
@@ -220,7 +232,8 @@ def main():
     results, profiles = [], []
     started = time.time()
     for index, (system, dtype, alloc, warmup, repeats, max_calls) in enumerate(plan):
-        order = ["mlpot", "mace-torch"] if index % 2 == 0 else ["mace-torch", "mlpot"]
+        packages = args.packages.split(",")
+        order = packages if index % 2 == 0 else packages[::-1]
         for package in order:
             for attempt in range(1 + retries):
                 result = run_one(package, system, dtype, alloc, warmup, repeats, max_calls, args.rss_cap_gib * 1024, logdir,
@@ -237,7 +250,7 @@ def main():
             print(f"[{time.time() - started:6.0f} s] {package:10s} {system:10s} {dtype} {alloc:7s} {shown}"
                   f"  (other load {result['foreign_cores']:.2f} cores over the process)", flush=True)
     for system, dtype, alloc in profile:
-        for package in ["mlpot", "mace-torch"]:
+        for package in args.packages.split(","):
             suffix = "_1thread_contended" if args.contended else ""
             path = os.path.join(HERE, "profiles", f"{package}_{system}_{dtype}_{alloc}{suffix}.txt")
             result = run_one(package, system, dtype, alloc, 1, 1, 1 if args.contended else 3, args.rss_cap_gib * 1024,

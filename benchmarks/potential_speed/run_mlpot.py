@@ -11,6 +11,7 @@ applied = keep_freed_memory() if args.alloc == "keep" else False
 
 import torch  # noqa: E402
 from mlpot.data.graph import atoms_to_graph, graph_to_inputs  # noqa: E402
+from mlpot.kernels import set_kernels  # noqa: E402
 
 from systems import ELEMENTS  # noqa: E402
 
@@ -36,6 +37,7 @@ def setup(atoms, dtype, r_max):
     num_params = sum(p.numel() for p in model.parameters())
     model.requires_grad_(False)  # as mlpot's ASE calculator does
     model.eval()
+    set_kernels(model, args.kernel)
     inputs = graph_to_inputs(graph)
 
     def call():
@@ -45,4 +47,4 @@ def setup(atoms, dtype, r_max):
     return {"call": call, "num_edges": num_edges, "num_params": num_params, "avg_num_neighbors": avg}
 
 
-run("mlpot", mlpot.__version__, setup, args, applied)
+run("mlpot" if args.kernel != "reference" else "mlpot-reference", mlpot.__version__, setup, args, applied)
