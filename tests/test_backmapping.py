@@ -55,11 +55,11 @@ def butane():
     return atoms, consensus_bonds(atoms.numbers, atoms.positions[None])
 
 
-def butane_model(bead_position="centroid", dtype="float64"):
+def butane_model(bead_position="centroid", dtype="float64", **changes):
     atoms, bonds = butane()
     bead_of_atom = girvan_newman_mapping(len(atoms), bonds, 3)
     config = {"task": "backmapping", "atomic_numbers": atoms.numbers.tolist(), "bead_of_atom": bead_of_atom, "bonds": bonds,
-              "bead_position": bead_position, "dtype": dtype, "cg_r_max": 6.0, **TINY}
+              "bead_position": bead_position, "dtype": dtype, "cg_r_max": 6.0, **TINY, **changes}
     torch.manual_seed(0)
     return mlpot.build_model(config), atoms
 
@@ -205,9 +205,10 @@ def test_vector_readout_rotates_and_chirality_breaks_reflections(chiral):
 
 
 # ----------------------------------------------------------------------------- the model
+@pytest.mark.parametrize("interaction", ["mace", "attention"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_samples_and_reconstructions_rotate_and_translate_with_the_cg_input(dtype):
-    model, atoms = butane_model(dtype=dtype)
+def test_samples_and_reconstructions_rotate_and_translate_with_the_cg_input(dtype, interaction):
+    model, atoms = butane_model(dtype=dtype, interaction=interaction, attention={"heads": 2})
     torch_dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
     atol = 1e-4 if dtype == "float32" else 1e-10
     trajectory, cg = cg_frames(model, atoms)

@@ -17,6 +17,7 @@ from mlpot.nn import (
     RadialEmbedding,
     SymmetricContraction,
 )
+from mlpot.nn.attention import AttentionSettings
 from mlpot.nn.product import independent_basis
 
 DTYPES = ["float32", "float64"]
@@ -88,9 +89,11 @@ def test_edge_tensor_product_and_interaction(dtype, lmax_in):
     num_nodes, lmax_sh, channels = 6, 3, 4
     sender, receiver, vectors = _edges(num_nodes, 20, torch_dtype)
     radial_features = torch.rand(20, 5, dtype=torch_dtype)
+    envelope = torch.rand(20, 1, dtype=torch_dtype)
     with default_dtype(dtype):
         torch.manual_seed(0)
         tp = EdgeTensorProduct(lmax_in, lmax_sh, lmax_sh)
+        tp.fused = False  # the path-major weights below are the reference path's layout
         mix = PathLinear(tp, channels, FeatureIrreps(channels, lmax_sh))
         interaction = Interaction(FeatureIrreps(channels, lmax_in), FeatureIrreps(channels, lmax_sh), lmax_sh, 5, [8], 3.0)
     weights = torch.randn(tp.num_paths, 20, channels, dtype=torch_dtype)
@@ -99,7 +102,7 @@ def test_edge_tensor_product_and_interaction(dtype, lmax_in):
         return mix(tp(h, sh[:, :, 0], weights, sender, receiver))
 
     def through_interaction(h, sh):
-        return interaction(h, sh[:, :, 0], radial_features, sender, receiver)
+        return interaction(h, sh[:, :, 0], radial_features, envelope, sender, receiver)
 
     h = _features(num_nodes, lmax_in, channels, torch_dtype)
     sh = _sh(vectors, lmax_sh).unsqueeze(-1)  # harmonics rotate like one-channel features
@@ -108,16 +111,22 @@ def test_edge_tensor_product_and_interaction(dtype, lmax_in):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_interaction_layer(dtype):
+@pytest.mark.parametrize("interaction,attention", [("mace", None), ("attention", AttentionSettings(heads=2)),
+                                                   ("attention", AttentionSettings(heads=1, value_channels=6, nonlinear=True))])
+def test_interaction_layer(dtype, interaction, attention):
     torch_dtype = getattr(torch, dtype)
     sender, receiver, vectors = _edges(7, 30, torch_dtype)
     radial_features = torch.rand(30, 5, dtype=torch_dtype)
+    envelope = torch.rand(30, 1, dtype=torch_dtype)
     with default_dtype(dtype):
         torch.manual_seed(0)
-        layer = InteractionLayer(FeatureIrreps(4, 2), FeatureIrreps(4, 1), 3, 3, 3, 5, [8], 3.0, self_connection=True)
+        layer = InteractionLayer(
+            FeatureIrreps(4, 2), FeatureIrreps(4, 1), 3, 3, 3, 5, [8], 3.0, self_connection=True,
+            interaction=interaction, attention=attention,
+        )
 
     def run(h, sh):
-        return layer(h, sh[:, :, 0], radial_features, sender, receiver, COUNTS)
+        return layer(h, sh[:, :, 0], radial_features, envelope, sender, receiver, COUNTS)
 
     assert_block_equivariant(run, [_features(7, 2, 4, torch_dtype), _sh(vectors, 3).unsqueeze(-1)], [2, 3], 1)
 

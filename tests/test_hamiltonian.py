@@ -57,9 +57,10 @@ def ao_rotation(layout, numbers, rotation):
     return torch.block_diag(*[ao_wigner_d(layout.shells[int(z)], rotation) for z in numbers]).numpy()
 
 
+@pytest.mark.parametrize("interaction", ["mace", "attention"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_model_is_o3_equivariant_in_pyscf_ao_order(dtype):
-    model = tiny_model(dtype)
+def test_model_is_o3_equivariant_in_pyscf_ao_order(dtype, interaction):
+    model = tiny_model(dtype, interaction=interaction, attention={"heads": 2})
     atoms = water_pair()
     reference = matrices(model, atoms)
     atol = 1e-10 if dtype == "float64" else 5e-5

@@ -33,7 +33,7 @@ def edge_problem(lmax_in, lmax_sh, lmax_out, dtype, num_nodes=7, num_edges=40, c
     generator = torch.Generator().manual_seed(seed)
     tp = EdgeTensorProduct(lmax_in, lmax_sh, lmax_out)
     tables = coupling_tables(tp.paths, tp.cg, lmax_in, lmax_sh)
-    dims = [num_nodes, tables.dim_in, tables.num_paths, tables.dim_sh, tables.dim_out, channels]
+    dims = [num_nodes, num_nodes, tables.dim_in, tables.num_paths, tables.dim_sh, tables.dim_out, channels]
 
     def rand(*shape):
         return torch.randn(*shape, generator=generator, dtype=dtype)
@@ -142,10 +142,12 @@ def test_symmetric_kernel_matches_the_reference_contraction_and_differentiates_t
         assert torch.autograd.gradgradcheck(function, leaves)
 
 
-def model_and_inputs(dtype, structure):
+def model_and_inputs(dtype, structure, **config):
     torch.manual_seed(0)
     elements = sorted(set(structure.get_chemical_symbols()))
-    model = mlpot.build_model({"elements": elements, "hidden_irreps": "16x0e+16x1o", "radial_mlp": [16, 16], "dtype": str(dtype).split(".")[1]})
+    model = mlpot.build_model({
+        "elements": elements, "hidden_irreps": "16x0e+16x1o", "radial_mlp": [16, 16], "dtype": str(dtype).split(".")[1], **config
+    })
     inputs = graph_to_inputs(atoms_to_graph(structure, model.r_max, dtype=dtype))
     return model, inputs
 
@@ -160,13 +162,21 @@ def run_model(model, inputs, kernel, stress):
     return out, gradients
 
 
+TRUNKS = {
+    "mace": {},
+    "attention": {"interaction": "attention"},
+    "attention-nonlinear": {"interaction": ["mace", "attention"], "attention": {"heads": 2, "nonlinear": True}},
+}
+
+
+@pytest.mark.parametrize("trunk", list(TRUNKS))
 @pytest.mark.parametrize("dtype,tolerance", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
-def test_model_fused_path_gives_the_reference_numbers(dtype, tolerance):
+def test_model_fused_path_gives_the_reference_numbers(dtype, tolerance, trunk):
     periodic = bulk("Cu", "fcc", a=3.6, cubic=True) * (2, 2, 2)
     periodic.symbols[::3] = "Au"
     periodic.rattle(0.1, seed=1)
     for structure, stress in ((molecule("CH3CH2OH"), False), (periodic, True)):
-        model, inputs = model_and_inputs(dtype, structure)
+        model, inputs = model_and_inputs(dtype, structure, **TRUNKS[trunk])
         fused, fused_gradients = run_model(model, inputs, "fused", stress)
         reference, reference_gradients = run_model(model, inputs, "reference", stress)
         keys = ["energy", "forces"] + (["stress"] if stress else [])

@@ -65,11 +65,20 @@ def models(tmp_path_factory):
     torch.manual_seed(3)
     hco = mlpot.build_model({"elements": ["H", "C", "O"], "r_max": 3.0, "hidden_irreps": "8x0e+8x1o", "max_ell": 2, "radial_mlp": [16]})
     mlpot.save_model(hco, directory / "hco.model")
+    attention = mlpot.build_model({
+        "elements": ["H", "C", "O"], "r_max": 3.0, "hidden_irreps": "8x0e+8x1o", "max_ell": 2, "radial_mlp": [16],
+        "interaction": ["attention", "mace"], "attention": {"heads": 2},
+    })
+    mlpot.save_model(attention, directory / "hco-attention.model")
     paths = {
         "demo": (DEMO, export_lammps(mlpot.load_model(DEMO), directory / "demo.pt")),
         "hco": (directory / "hco.model", export_lammps(hco, directory / "hco.pt")),
         "demo-reference": (DEMO, export_lammps(mlpot.load_model(DEMO), directory / "demo-ref.pt", kernel="reference")),
         "hco-reference": (directory / "hco.model", export_lammps(hco, directory / "hco-ref.pt", kernel="reference")),
+        "hco-attention": (directory / "hco-attention.model", export_lammps(attention, directory / "hco-attention.pt")),
+        "hco-attention-reference": (
+            directory / "hco-attention.model", export_lammps(attention, directory / "hco-attention-ref.pt", kernel="reference")
+        ),
     }
     paths["hco32"] = (directory / "hco.model", export_lammps(hco, directory / "hco32.pt", dtype="float32"))
     return paths
@@ -219,6 +228,7 @@ def reference(model_file, atoms):
 
 STRUCTURES = {
     "ethanol-in-box": (ethanol_in_box, "hco", ["H", "C", "O"], "f f f"),
+    "ethanol-attention": (ethanol_in_box, "hco-attention", ["H", "C", "O"], "f f f"),
     "triclinic-32": (triclinic_cuau, "demo", ["Cu", "Au"], "p p p"),
     "cell-smaller-than-cutoff": (small_cuau, "demo", ["Cu", "Au"], "p p p"),
 }

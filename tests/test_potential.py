@@ -22,6 +22,15 @@ pytestmark = pytest.mark.usefixtures("kernel")
 SMALL = {"hidden_irreps": "8x0e+8x1o", "radial_mlp": [16, 16], "num_bessel": 6, "max_ell": 2}
 
 
+@pytest.fixture(autouse=True, params=["mace", "attention"])
+def interaction(request, monkeypatch):
+    """Every physics test runs with each interaction of the trunk (and each kernel, above)."""
+    monkeypatch.setitem(SMALL, "interaction", request.param)
+    if request.param == "attention":
+        monkeypatch.setitem(SMALL, "attention", {"heads": 2})  # divides every channel count used here
+    return request.param
+
+
 def small_model(elements=("H", "C", "O"), **overrides):
     torch.manual_seed(0)
     config = {"elements": list(elements), "r_max": 4.0, "avg_num_neighbors": 8.0, **SMALL, **overrides}
@@ -169,3 +178,28 @@ def test_unknown_element_fails_loudly():
     model = small_model()
     with pytest.raises(RuntimeError, match=r"atomic numbers \[29\]"):
         evaluate(model, [Atoms("CuH", positions=[[0, 0, 0], [1, 0, 0]])])
+
+
+def test_nonlinear_attention_messages_keep_the_physics():
+    model = small_model(interaction=["attention", "mace"], attention={"heads": 2, "nonlinear": True, "value_channels": 4})
+    assert_model_symmetric(model, ethanol())
+    assert_forces_are_gradients(model, ethanol())
+    r_max = model.r_max
+    crossing = np.sqrt(r_max**2 - 0.09)
+    inside, outside = (
+        evaluate(model, [Atoms("OHH", positions=[[0, 0, 0], [0.96, 0, 0], [d, 0.3, 0.0]])]) for d in (crossing - 1e-7, crossing + 1e-7)
+    )
+    assert abs(inside["energy"][0] - outside["energy"][0]) < 1e-9
+    np.testing.assert_allclose(inside["forces"], outside["forces"], atol=1e-7)
+
+
+def test_attention_config_errors_name_the_key():
+    SMALL.pop("attention", None)
+    with pytest.raises(mlpot.MLPotError, match=r"'model.interaction' must be mace or attention"):
+        small_model(interaction="transformer")
+    with pytest.raises(mlpot.MLPotError, match=r"'model.interaction' lists 1 layers, but num_interactions is 2"):
+        small_model(interaction=["attention"])
+    with pytest.raises(mlpot.MLPotError, match=r"'model.attention.heads' \(3\) must divide the value channels \(8\)"):
+        small_model(interaction="attention", attention={"heads": 3})
+    with pytest.raises(mlpot.MLPotError, match=r"unknown key 'model.attention.head'"):
+        small_model(interaction="attention", attention={"head": 2})

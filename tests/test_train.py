@@ -155,9 +155,11 @@ def test_unknown_elements_in_test_data_are_refused(emt_files, tmp_path, write_co
 
 
 # ----------------------------------------------------------------------------- resume
-def test_resume_after_sigkill_gives_the_uninterrupted_weights(emt_files, tmp_path, write_config):
+@pytest.mark.parametrize("interaction", ["mace", "attention"])
+def test_resume_after_sigkill_gives_the_uninterrupted_weights(emt_files, tmp_path, write_config, interaction):
     straight = tmp_path / "straight"
     config = tiny_config(*emt_files, straight, max_epochs=6)
+    config["model"]["interaction"] = interaction
     config["output"]["checkpoint_every_minutes"] = 0.0  # checkpoint after every batch as well
     assert mlpot_cli("train", write_config(config, "straight.yaml")).returncode == 0
 

@@ -1,6 +1,6 @@
-"""rMD17 ethanol as extxyz in eV: 950 train / 50 valid from the train file, 1000 test frames.
+"""rMD17 (ethanol by default) as extxyz in eV: 950 train / 50 valid from the train file, 1000 test frames.
 
-    python benchmarks/rmd17_ethanol/prepare_data.py WORKDIR [--data ../shared/data/rmd17]
+    python benchmarks/rmd17_ethanol/prepare_data.py WORKDIR [--molecule aspirin] [--data ../shared/data/rmd17]
 """
 
 import argparse
@@ -25,13 +25,15 @@ def main() -> None:
     parser.add_argument("workdir")
     parser.add_argument("--data", default=ROOT.parent / "shared" / "data" / "rmd17")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--molecule", default="ethanol", help="ethanol or aspirin (the molecules in ../shared/data/rmd17)")
     args = parser.parse_args()
     workdir, data = Path(args.workdir), Path(args.data)
-    train = [_ref_keys(frame) for frame in frames_in_ev(data / "rmd17_ethanol_train_01.npz")]
+    workdir.mkdir(parents=True, exist_ok=True)
+    train = [_ref_keys(frame) for frame in frames_in_ev(data / f"rmd17_{args.molecule}_train_01.npz")]
     order = np.random.default_rng(args.seed).permutation(len(train))
     write_extxyz(workdir / "train.xyz", [train[i] for i in sorted(order[:950])])
     write_extxyz(workdir / "valid.xyz", [train[i] for i in sorted(order[950:])])
-    write_extxyz(workdir / "test.xyz", (_ref_keys(frame) for frame in frames_in_ev(data / "rmd17_ethanol_test_01.npz")))
+    write_extxyz(workdir / "test.xyz", (_ref_keys(frame) for frame in frames_in_ev(data / f"rmd17_{args.molecule}_test_01.npz")))
     print(f"wrote train (950), valid (50), test (1000) to {workdir}")
 
 

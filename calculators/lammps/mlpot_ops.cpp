@@ -46,18 +46,19 @@ const S* pointer(const Tensor& t) {
 Tensor edge_tp_kernel(const std::vector<Tensor>& operands, const Tensor& sender, const Tensor& receiver,
                       const Tensor& triples, const Tensor& starts, const Tensor& sh_index, const Tensor& coeff,
                       int64_t target, const std::vector<int64_t>& dims) {
-  const int64_t num_nodes = dims[0], dim_in = dims[1], num_paths = dims[2], dim_sh = dims[3], dim_out = dims[4],
-                channels = dims[5], num_edges = sender.size(0);
+  // dims = [N_senders, N_receivers, D_in, P, D_sh, Q, C]
+  const int64_t num_senders = dims[0], num_receivers = dims[1], dim_in = dims[2], num_paths = dims[3],
+                dim_sh = dims[4], dim_out = dims[5], channels = dims[6], num_edges = sender.size(0);
   c10::ScalarType dtype = c10::ScalarType::Undefined;
   for (const Tensor& t : operands)
     if (t.defined()) dtype = t.scalar_type();
   auto options = torch::TensorOptions().dtype(dtype);
   std::vector<int64_t> shape;
   switch (target) {
-    case 0: shape = {num_nodes, dim_in, channels}; break;
+    case 0: shape = {num_senders, dim_in, channels}; break;
     case 1: shape = {num_edges, num_paths, channels}; break;
     case 2: shape = {num_edges, dim_sh}; break;
-    default: shape = {num_nodes, dim_out, channels};
+    default: shape = {num_receivers, dim_out, channels};
   }
   Tensor result = (target == 0 || target == 3) ? torch::zeros(shape, options) : torch::empty(shape, options);
   Tensor s = sender.contiguous(), r = receiver.contiguous(), tr = triples.contiguous(), st = starts.contiguous(),
@@ -66,14 +67,14 @@ Tensor edge_tp_kernel(const std::vector<Tensor>& operands, const Tensor& sender,
   if (dtype == torch::kFloat64) {
     status = mlpot_edge_tp_f64(static_cast<int>(target), pointer<double>(operands[0]), pointer<double>(operands[1]),
                                pointer<double>(operands[2]), pointer<double>(operands[3]), result.data_ptr<double>(),
-                               s.data_ptr<int64_t>(), r.data_ptr<int64_t>(), num_edges, num_nodes, dim_in, num_paths,
+                               s.data_ptr<int64_t>(), r.data_ptr<int64_t>(), num_edges, num_receivers, dim_in, num_paths,
                                dim_sh, dim_out, channels, static_cast<int32_t>(tr.size(0)), tr.data_ptr<int32_t>(),
                                st.data_ptr<int32_t>(), sh.data_ptr<int32_t>(), cf.data_ptr<double>(),
                                at::get_num_threads());
   } else {
     status = mlpot_edge_tp_f32(static_cast<int>(target), pointer<float>(operands[0]), pointer<float>(operands[1]),
                                pointer<float>(operands[2]), pointer<float>(operands[3]), result.data_ptr<float>(),
-                               s.data_ptr<int64_t>(), r.data_ptr<int64_t>(), num_edges, num_nodes, dim_in, num_paths,
+                               s.data_ptr<int64_t>(), r.data_ptr<int64_t>(), num_edges, num_receivers, dim_in, num_paths,
                                dim_sh, dim_out, channels, static_cast<int32_t>(tr.size(0)), tr.data_ptr<int32_t>(),
                                st.data_ptr<int32_t>(), sh.data_ptr<int32_t>(), cf.data_ptr<float>(),
                                at::get_num_threads());

@@ -33,13 +33,14 @@ X, W, Y, O = 0, 1, 2, 3
 
 
 def result_shape(target: int, num_edges: int, dims: List[int]) -> List[int]:
-    """Shape of a target's result; ``dims`` = [N, D_in, P, D_sh, Q, C]."""
-    num_nodes, dim_in, num_paths, dim_sh, dim_out, channels = dims
+    """Shape of a target's result; ``dims`` = [N_senders, N_receivers, D_in, P, D_sh, Q, C] (the
+    rows of x and of o: the same nodes, except for per-edge messages, whose receivers are the edges)."""
+    num_senders, num_receivers, dim_in, num_paths, dim_sh, dim_out, channels = dims
     return [
-        [num_nodes, dim_in, channels],
+        [num_senders, dim_in, channels],
         [num_edges, num_paths, channels],
         [num_edges, dim_sh],
-        [num_nodes, dim_out, channels],
+        [num_receivers, dim_out, channels],
     ][target]
 
 
@@ -57,7 +58,7 @@ def evaluate_torch(
     """
     x, w, y, o = operands
     triples, starts, sh_index, coeff = tables
-    num_nodes, dim_in, num_paths, dim_sh, dim_out, channels = dims
+    num_senders, num_receivers, dim_in, num_paths, dim_sh, dim_out, channels = dims
     num_edges = sender.shape[0]
     dtype = next(t for t in operands if t is not None).dtype
     device = sender.device
@@ -80,13 +81,13 @@ def evaluate_torch(
     if target == O:
         contributions = a * gathered("x") * gathered("w")  # [E, T, C]
         flat = (receiver.unsqueeze(1) * dim_out + row_out).flatten()
-        out = torch.zeros(num_nodes * dim_out, channels, dtype=dtype, device=device)
-        return out.index_add(0, flat, contributions.reshape(-1, channels)).view(num_nodes, dim_out, channels)
+        out = torch.zeros(num_receivers * dim_out, channels, dtype=dtype, device=device)
+        return out.index_add(0, flat, contributions.reshape(-1, channels)).view(num_receivers, dim_out, channels)
     if target == X:
         contributions = a * gathered("w") * gathered("o")
         flat = (sender.unsqueeze(1) * dim_in + comp_in).flatten()
-        out = torch.zeros(num_nodes * dim_in, channels, dtype=dtype, device=device)
-        return out.index_add(0, flat, contributions.reshape(-1, channels)).view(num_nodes, dim_in, channels)
+        out = torch.zeros(num_senders * dim_in, channels, dtype=dtype, device=device)
+        return out.index_add(0, flat, contributions.reshape(-1, channels)).view(num_senders, dim_in, channels)
     contributions = a * gathered("x") * gathered("o")  # target W
     out = torch.zeros(num_edges, num_paths, channels, dtype=dtype, device=device)
     return out.index_add(1, path, contributions)
@@ -102,8 +103,8 @@ def _run(target: int, operands: List[Optional[Tensor]], sender: Tensor, receiver
         result = torch.zeros(shape, dtype=dtype) if target in (X, O) else torch.empty(shape, dtype=dtype)
         triples, starts, sh_index, coeff = tables
         tables = [triples.contiguous(), starts.contiguous(), sh_index.contiguous(), coeff.to(dtype).contiguous()]
-        num_nodes, dim_in, num_paths, dim_sh, dim_out, channels = dims
-        shape_args = [sender.shape[0], num_nodes, dim_in, num_paths, dim_sh, dim_out, channels]
+        num_senders, num_receivers, dim_in, num_paths, dim_sh, dim_out, channels = dims
+        shape_args = [sender.shape[0], num_receivers, dim_in, num_paths, dim_sh, dim_out, channels]
         cpu.edge_tp(target, operands, result, sender.contiguous(), receiver.contiguous(), tables, shape_args)
         return result
     if sender.device.type == "cuda":
@@ -180,7 +181,7 @@ def edge_tp(
     dims: List[int],
 ) -> Tensor:
     """Target ``target`` of the 4-linear form; the target's own operand is None.
-    dims = [N, D_in, P, D_sh, Q, C]. Differentiable to any order."""
+    dims = [N_senders, N_receivers, D_in, P, D_sh, Q, C]. Differentiable to any order."""
     if torch.jit.is_scripting():
         return torch.ops.mlpot.edge_tp(x, w, y, o, sender, receiver, triples, starts, sh_index, coeff, target, dims)
     return _eager(x, w, y, o, sender, receiver, triples, starts, sh_index, coeff, target, dims)

@@ -156,7 +156,7 @@ def edge_tp(
 ) -> Tensor:
     """One target of the 4-linear form with Triton (CUDA tensors, or CPU ones under TRITON_INTERPRET=1)."""
     x, w, y, o = [None if t is None else t.contiguous() for t in operands]
-    num_nodes, dim_in, num_paths, dim_sh, dim_out, channels = dims
+    num_senders, num_receivers, dim_in, num_paths, dim_sh, dim_out, channels = dims
     num_edges = sender.shape[0]
     dtype = next(t for t in (x, w, y, o) if t is not None).dtype
     device = sender.device
@@ -166,6 +166,7 @@ def edge_tp(
     block_c = _block_c(channels)
     if target in (O, X):
         rows = dim_out if target == O else dim_in
+        num_nodes = num_receivers if target == O else num_senders
         out = torch.zeros(num_nodes, rows, channels, dtype=dtype, device=device)
         if num_edges == 0 or num_nodes == 0:
             return out

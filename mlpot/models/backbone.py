@@ -5,12 +5,15 @@ features. Internally the nodes are sorted by element so that element-dependent w
 contiguous slices; features are returned in the caller's order.
 """
 
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 from e3nn import o3
 from torch import nn
 
+from mlpot.config import parse_section
+from mlpot.errors import MLPotError
+from mlpot.nn.attention import AttentionInteraction, AttentionSettings
 from mlpot.nn.convolution import Interaction
 from mlpot.nn.irreps import FeatureIrreps
 from mlpot.nn.linear import ElementLinear, EquivariantLinear
@@ -18,12 +21,36 @@ from mlpot.nn.product import SymmetricContraction
 from mlpot.nn.radial import RadialEmbedding
 
 
+#: The interactions a layer can use (``model.interaction``), each with the same constructor
+#: (irreps_in, irreps_out, lmax_sh, radial_dim, radial_mlp, avg_num_neighbors[, settings]) and
+#: forward (h, sh, radial, envelope, sender, receiver) -> messages.
+INTERACTIONS = ("mace", "attention")
+
+
+def build_interaction(
+    kind: str,
+    irreps_in: FeatureIrreps,
+    irreps_out: FeatureIrreps,
+    lmax_sh: int,
+    radial_dim: int,
+    radial_mlp: List[int],
+    avg_num_neighbors: float,
+    attention: AttentionSettings,
+) -> nn.Module:
+    if kind == "mace":
+        return Interaction(irreps_in, irreps_out, lmax_sh, radial_dim, radial_mlp, avg_num_neighbors)
+    if kind == "attention":
+        return AttentionInteraction(irreps_in, irreps_out, lmax_sh, radial_dim, radial_mlp, avg_num_neighbors, attention)
+    raise ValueError(f"unknown interaction {kind!r}")
+
+
 class InteractionLayer(nn.Module):
     """One message-passing layer: messages -> symmetric contraction -> linear (+ self-connection).
 
-    ``irreps_in`` -> ``irreps_out``; messages carry every l <= max_ell. The self-connection is
-    an element-dependent linear of the layer's input (MACE's residual) on the degrees both
-    sides share, skipped for the first layer whose input is just the species embedding.
+    ``irreps_in`` -> ``irreps_out``; messages carry every l <= max_ell and come from the
+    ``interaction`` named (see :data:`INTERACTIONS`). The self-connection is an
+    element-dependent linear of the layer's input (MACE's residual) on the degrees both sides
+    share, skipped for the first layer whose input is just the species embedding.
     """
 
     def __init__(
@@ -37,12 +64,16 @@ class InteractionLayer(nn.Module):
         radial_mlp: List[int],
         avg_num_neighbors: float,
         self_connection: bool,
+        interaction: str = "mace",
+        attention: Optional[AttentionSettings] = None,
     ) -> None:
         super().__init__()
         self.irreps_in = irreps_in
         self.irreps_out = irreps_out
         messages = FeatureIrreps(irreps_in.channels, max_ell)
-        self.interaction = Interaction(irreps_in, messages, max_ell, radial_dim, radial_mlp, avg_num_neighbors)
+        self.interaction = build_interaction(
+            interaction, irreps_in, messages, max_ell, radial_dim, radial_mlp, avg_num_neighbors, attention or AttentionSettings()
+        )
         self.product = SymmetricContraction(messages, FeatureIrreps(irreps_in.channels, irreps_out.lmax), correlation, num_elements)
         self.linear = EquivariantLinear(FeatureIrreps(irreps_in.channels, irreps_out.lmax), irreps_out)
         # The residual covers the degrees present on both sides; higher output degrees start from zero.
@@ -55,11 +86,12 @@ class InteractionLayer(nn.Module):
         h: torch.Tensor,
         sh: torch.Tensor,
         radial: torch.Tensor,
+        envelope: torch.Tensor,
         sender: torch.Tensor,
         receiver: torch.Tensor,
         element_counts: List[int],
     ) -> torch.Tensor:
-        messages = self.interaction(h, sh, radial, sender, receiver)  # [N, (max_ell+1)^2, C]
+        messages = self.interaction(h, sh, radial, envelope, sender, receiver)  # [N, (max_ell+1)^2, C]
         out = self.linear(self.product(messages, element_counts))  # [N, D_out, C_out]
         self_connection = self.self_connection
         if self_connection is not None:
@@ -71,9 +103,36 @@ class InteractionLayer(nn.Module):
         return out
 
 
-def backbone_checks(config: Any) -> List[Tuple[bool, str, str]]:
+def interaction_kinds(interaction: Union[str, List[str]], num_interactions: int, where: str) -> List[str]:
+    """``model.interaction`` (one name, or one per layer) -> the name of each layer's interaction."""
+    kinds = [interaction] * num_interactions if isinstance(interaction, str) else list(interaction)
+    for kind in kinds:
+        if kind not in INTERACTIONS:
+            raise MLPotError(f"'{where}.interaction' must be {' or '.join(INTERACTIONS)} (or a list of them, one per layer), got {kind!r}")
+    if len(kinds) != num_interactions:
+        raise MLPotError(f"'{where}.interaction' lists {len(kinds)} layers, but num_interactions is {num_interactions}")
+    return kinds
+
+
+def attention_settings(config: Any, hidden: FeatureIrreps, where: str) -> AttentionSettings:
+    """``model.attention`` -> :class:`AttentionSettings`, checked against the channels where a
+    layer of ``model.interaction`` uses attention (unknown keys are refused either way)."""
+    section = config.attention
+    settings = parse_section(AttentionSettings, section or {}, f"{where}.attention")
+    if "attention" not in interaction_kinds(config.interaction, config.num_interactions, where):
+        return settings
+    values = settings.value_channels or hidden.channels
+    if settings.heads < 1 or settings.hidden < 1 or values < 1:
+        raise MLPotError(f"'{where}.attention' heads, hidden and value_channels must be positive, got {section!r}")
+    if values % settings.heads:
+        raise MLPotError(f"'{where}.attention.heads' ({settings.heads}) must divide the value channels ({values})")
+    return settings
+
+
+def backbone_checks(config: Any, where: str = "model") -> List[Tuple[bool, str, str]]:
     """(ok, key, message) for the keys :meth:`Backbone.from_config` reads, except max_ell, whose
-    bounds depend on the head."""
+    bounds depend on the head. ``interaction`` and ``attention`` are checked (raising) here too."""
+    attention_settings(config, FeatureIrreps.parse(config.hidden_irreps), where)
     return [
         (config.r_max > 0, "r_max", "must be positive"),
         (config.num_bessel >= 1, "num_bessel", "must be at least 1"),
@@ -105,10 +164,13 @@ class Backbone(nn.Module):
         radial_mlp: List[int],
         avg_num_neighbors: float,
         last_lmax: int,
+        interaction: Union[str, List[str]] = "mace",
+        attention: Optional[AttentionSettings] = None,
     ) -> None:
         super().__init__()
         if num_interactions < 1:
             raise ValueError("num_interactions must be at least 1")
+        kinds = interaction_kinds(interaction, num_interactions, "model")
         self.num_elements = num_elements
         self.radial_embedding = RadialEmbedding(r_max, num_bessel, num_polynomial_cutoff)
         self.spherical_harmonics = o3.SphericalHarmonics(list(range(max_ell + 1)), True, "component")
@@ -128,6 +190,8 @@ class Backbone(nn.Module):
                     radial_mlp,
                     avg_num_neighbors,
                     self_connection=t > 0,
+                    interaction=kinds[t],
+                    attention=attention,
                 )
             )
         self.layers = nn.ModuleList(layers)
@@ -136,19 +200,23 @@ class Backbone(nn.Module):
     @classmethod
     def from_config(cls, config: Any, num_elements: int, last_lmax: int) -> "Backbone":
         """The trunk from a model config's shared keys (r_max, num_bessel, num_polynomial_cutoff,
-        max_ell, hidden_irreps, correlation, num_interactions, radial_mlp, avg_num_neighbors)."""
+        max_ell, hidden_irreps, correlation, num_interactions, radial_mlp, avg_num_neighbors,
+        interaction, attention)."""
+        hidden = FeatureIrreps.parse(config.hidden_irreps)
         return cls(
             num_elements=num_elements,
             r_max=config.r_max,
             num_bessel=config.num_bessel,
             num_polynomial_cutoff=config.num_polynomial_cutoff,
             max_ell=config.max_ell,
-            hidden=FeatureIrreps.parse(config.hidden_irreps),
+            hidden=hidden,
             correlation=config.correlation,
             num_interactions=config.num_interactions,
             radial_mlp=config.radial_mlp,
             avg_num_neighbors=config.avg_num_neighbors,
             last_lmax=last_lmax,
+            interaction=config.interaction,
+            attention=attention_settings(config, hidden, "model"),
         )
 
     def forward(
@@ -170,12 +238,13 @@ class Backbone(nn.Module):
         receiver = inverse[edge_index[1]]
         lengths = torch.linalg.vector_norm(vectors, dim=1, keepdim=True)  # [E, 1]
         sh = self.spherical_harmonics(vectors)  # [E, (max_ell+1)^2]
-        radial = self.radial_embedding(lengths)  # [E, num_bessel]
+        envelope = self.radial_embedding.cutoff(lengths)  # [E, 1]
+        radial = self.radial_embedding.basis(lengths) * envelope  # [E, num_bessel]
         h = self.embedding.index_select(0, species.index_select(0, order)).unsqueeze(1)  # [N, 1, C]
         if node_features is not None:
             h = h + node_features.index_select(0, order).unsqueeze(1)
         features: List[torch.Tensor] = []
         for layer in self.layers:
-            h = layer(h, sh, radial, sender, receiver, element_counts)
+            h = layer(h, sh, radial, envelope, sender, receiver, element_counts)
             features.append(h.index_select(0, inverse))
         return features

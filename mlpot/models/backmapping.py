@@ -25,7 +25,7 @@ atom graph ``edge_index``. Frames are consecutive blocks of N beads and n atoms.
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Literal, Optional, Tuple
+from typing import Any, Dict, List, Literal, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -36,7 +36,7 @@ from mlpot.cg.molecule import Molecule
 from mlpot.config import default_dtype, parse_section, require
 from mlpot.data import keys
 from mlpot.errors import MLPotError
-from mlpot.models.backbone import Backbone, backbone_checks
+from mlpot.models.backbone import Backbone, attention_settings, backbone_checks
 from mlpot.nn.irreps import FeatureIrreps
 from mlpot.nn.linear import ScaledLinear
 from mlpot.nn.norm import EquivariantLayerNorm
@@ -78,6 +78,8 @@ class BackmappingConfig:
     correlation: int = 2
     num_interactions: int = 2
     radial_mlp: List[int] = field(default_factory=lambda: [32, 32])
+    interaction: Union[str, List[str]] = "mace"  # or "attention"; or one per layer
+    attention: Dict[str, Any] = field(default_factory=dict)  # heads, hidden, value_channels, nonlinear
     latent_dim: int = 16
     readout_mlp: int = 64
     chiral: bool = True
@@ -106,7 +108,7 @@ class BackmappingConfig:
         for key in ("atom_names", "residue_names", "residue_ids"):
             if getattr(self, key) and len(getattr(self, key)) != n:
                 raise MLPotError(f"'{where}.{key}' must be empty or give one entry per atom ({n})")
-        checks = backbone_checks(self) + [
+        checks = backbone_checks(self, where) + [
             (self.cg_r_max > 0, "cg_r_max", "must be positive"),
             (0 <= self.max_ell <= 6, "max_ell", "must be between 0 and 6"),
             (self.latent_dim >= 1, "latent_dim", "must be at least 1"),
@@ -178,6 +180,8 @@ class BackmappingVAE(nn.Module):
                 radial_mlp=config.radial_mlp,
                 avg_num_neighbors=avg_num_neighbors,
                 last_lmax=last_lmax,
+                interaction=config.interaction,
+                attention=attention_settings(config, hidden, "model"),
             )
 
         num_types = max(bead_types) + 1

@@ -51,6 +51,8 @@ class HamiltonianConfig:
     correlation: int = 2
     num_interactions: int = 2
     radial_mlp: List[int] = field(default_factory=lambda: [64, 64])
+    interaction: Union[str, List[str]] = "mace"  # or "attention"; or one per layer
+    attention: Dict[str, Any] = field(default_factory=dict)  # heads, hidden, value_channels, nonlinear
     avg_num_neighbors: float = 10.0
     block_channels: int = 32  # channels of the onsite and pair features read out into blocks
     overlap: bool = False  # also predict S (diagonal blocks are the element's reference)
@@ -71,7 +73,7 @@ class HamiltonianConfig:
             if not shells or any(not 0 <= l <= 4 for l in shells):
                 raise MLPotError(f"'{where}.shells.{symbol}' must list the l (0-4) of each shell, got {shells!r}")
         lmax_out = 2 * max(max(ls) for ls in self.shells.values())
-        checks = backbone_checks(self) + [
+        checks = backbone_checks(self, where) + [
             (hidden.lmax <= self.max_ell <= 6, "max_ell", f"must be between the hidden lmax ({hidden.lmax}) and 6"),
             (2 * hidden.lmax >= lmax_out, "hidden_irreps", f"needs lmax >= {lmax_out // 2} (the highest shell l)"),
             (self.block_channels >= 1, "block_channels", "must be positive"),

@@ -44,6 +44,8 @@ class PotentialConfig:
     correlation: int = 3
     num_interactions: int = 2
     radial_mlp: List[int] = field(default_factory=lambda: [64, 64, 64])
+    interaction: Union[str, List[str]] = "mace"  # or "attention"; or one per layer
+    attention: Dict[str, Any] = field(default_factory=dict)  # heads, hidden, value_channels, nonlinear
     readout_mlp: int = 16
     avg_num_neighbors: float = 10.0
     atomic_energies: Optional[Dict[str, float]] = None
@@ -54,7 +56,7 @@ class PotentialConfig:
     def validate(self, where: str) -> None:
         self.elements = canonical_elements(self.elements, f"{where}.elements")
         FeatureIrreps.parse(self.hidden_irreps)
-        checks = backbone_checks(self) + [
+        checks = backbone_checks(self, where) + [
             (0 <= self.max_ell <= 6, "max_ell", "must be between 0 and 6"),
             (self.readout_mlp >= 1, "readout_mlp", "must be positive"),
         ]

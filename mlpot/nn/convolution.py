@@ -46,9 +46,11 @@ def tensor_product_paths(lmax_in: int, lmax_sh: int, lmax_out: int) -> List[Tupl
 class EdgeTensorProduct(nn.Module):
     """Weighted channel-wise tensor product on edges, summed onto receivers.
 
-    forward(h [N, D_in, C], sh [E, D_sh], weights, sender [E], receiver [E])
-        -> list over paths p = (l1, l2, l3) of [N, 2 l3 + 1, C],
+    forward(h [N, D_in, C], sh [E, D_sh], weights, sender [E], receiver [E], num_receivers)
+        -> list over paths p = (l1, l2, l3) of [num_receivers, 2 l3 + 1, C],
 
+    ``num_receivers`` defaults to N; attention with non-linear messages takes every edge's own
+    message by passing receiver = arange(E) and num_receivers = E.
     with ``weights`` [E, P, C] on the fused path and [P, E, C] on the reference path (each
     path's weights contiguous for its own multiplies); :attr:`fused` says which.
 
@@ -107,10 +109,12 @@ class EdgeTensorProduct(nn.Module):
         weights: torch.Tensor,
         sender: torch.Tensor,
         receiver: torch.Tensor,
+        num_receivers: int = -1,
     ) -> List[torch.Tensor]:
+        num_nodes = h.shape[0] if num_receivers < 0 else num_receivers
         if self.fused:
-            return self._fused(h, sh, weights, sender, receiver)
-        num_nodes, num_edges = h.shape[0], sh.shape[0]
+            return self._fused(h, sh, weights, sender, receiver, num_nodes)
+        num_edges = sh.shape[0]
         sh_blocks = torch.split(sh, self.sh_dims, dim=1)  # [E, 2l2+1] each
         path_weights = torch.unbind(weights, dim=0)  # [E, C] each, contiguous
         couplings: List[torch.Tensor] = []
@@ -134,9 +138,15 @@ class EdgeTensorProduct(nn.Module):
         return out
 
     def _fused(
-        self, h: torch.Tensor, sh: torch.Tensor, weights: torch.Tensor, sender: torch.Tensor, receiver: torch.Tensor
+        self,
+        h: torch.Tensor,
+        sh: torch.Tensor,
+        weights: torch.Tensor,
+        sender: torch.Tensor,
+        receiver: torch.Tensor,
+        num_receivers: int,
     ) -> List[torch.Tensor]:
-        dims = [h.shape[0], self.dim_in, self.num_paths, sh.shape[1], self.dim_out, h.shape[2]]
+        dims = [h.shape[0], num_receivers, self.dim_in, self.num_paths, sh.shape[1], self.dim_out, h.shape[2]]
         summed = edge_tp(
             h, weights, sh, None, sender, receiver,
             self.kernel_triples, self.kernel_starts, self.kernel_sh_index, self.kernel_coeff, 3, dims,
@@ -204,9 +214,12 @@ class Interaction(nn.Module):
         h: torch.Tensor,
         sh: torch.Tensor,
         radial: torch.Tensor,
+        envelope: torch.Tensor,
         sender: torch.Tensor,
         receiver: torch.Tensor,
     ) -> torch.Tensor:
+        """``envelope`` [E, 1], the cutoff function, is part of every interaction's inputs (the
+        attention interaction weights neighbours by it); here it is already inside ``radial``."""
         h = self.linear_up(h)
         if self.tensor_product.fused:
             weights = self.radial_mlp.edge_major(radial)  # [E, P, C]
