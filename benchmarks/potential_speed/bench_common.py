@@ -117,6 +117,7 @@ def run(package: str, version: str, setup, args: argparse.Namespace, alloc_appli
         "num_edges": int(bench["num_edges"]),
         "avg_num_neighbors": bench["avg_num_neighbors"],
         "num_params": int(bench["num_params"]),
+        "kernel": bench.get("kernel"),  # mlpot: the path that ran (fused or reference)
         "dtype": args.dtype,
         "alloc": args.alloc,
         "alloc_applied": alloc_applied,

@@ -37,14 +37,15 @@ def setup(atoms, dtype, r_max):
     num_params = sum(p.numel() for p in model.parameters())
     model.requires_grad_(False)  # as mlpot's ASE calculator does
     model.eval()
-    set_kernels(model, args.kernel)
+    fused = set_kernels(model, args.kernel)
     inputs = graph_to_inputs(graph)
 
     def call():
         out = model(inputs, compute_forces=True)
         return out["energy"], out["forces"]
 
-    return {"call": call, "num_edges": num_edges, "num_params": num_params, "avg_num_neighbors": avg}
+    return {"call": call, "num_edges": num_edges, "num_params": num_params, "avg_num_neighbors": avg,
+            "kernel": "fused" if fused else "reference"}
 
 
 run("mlpot" if args.kernel != "reference" else "mlpot-reference", mlpot.__version__, setup, args, applied)
