@@ -29,6 +29,14 @@ def test_cpu_library_is_built_by_the_install():
     assert fused_available("cpu")
 
 
+def test_cpu_library_is_found_when_the_checkout_is_imported():
+    """`python -m mlpot...` from the repository root imports the checkout, whose mlpot/kernels has
+    no compiled library after a non-editable install: the installed one must be found."""
+    code = "import mlpot.kernels.cpu as cpu; assert cpu.library() is not None, 'no CPU kernel library'"
+    result = subprocess.run([sys.executable, "-c", code], cwd=HERE.parent, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
 def edge_problem(lmax_in, lmax_sh, lmax_out, dtype, num_nodes=7, num_edges=40, channels=20, seed=0):
     generator = torch.Generator().manual_seed(seed)
     tp = EdgeTensorProduct(lmax_in, lmax_sh, lmax_out)

@@ -3,12 +3,13 @@
 The library has a plain C ABI and no libtorch dependency, so one build serves any torch version.
 It is found beside this file (a regular or editable install) or, when a source checkout is
 imported ahead of the installed package (``python -m mlpot...`` from the repository root), in
-the installed distribution.
+the installed package's folder on sys.path (site-packages).
 """
 
 import ctypes
 import importlib.machinery
-import importlib.metadata
+import site
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -22,16 +23,13 @@ _searched = False
 
 
 def _candidates():
-    here = Path(__file__).resolve().parent
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        yield here / f"{LIBRARY_STEM}{suffix}"
-    try:
-        files = importlib.metadata.distribution("mlpot").files or []
-    except importlib.metadata.PackageNotFoundError:
-        return
-    for file in files:
-        if file.name.startswith(LIBRARY_STEM) and file.suffix in (".so", ".pyd", ".dylib"):
-            yield Path(file.locate()).resolve()
+    folders = [Path(__file__).resolve().parent]
+    for entry in list(sys.path) + site.getsitepackages():
+        if entry:
+            folders.append(Path(entry) / "mlpot" / "kernels")
+    for folder in folders:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            yield folder / f"{LIBRARY_STEM}{suffix}"
 
 
 def library() -> Optional[ctypes.CDLL]:
