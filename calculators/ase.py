@@ -10,7 +10,7 @@ since the last build, or when the cell, periodicity or atoms change.
 """
 
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from mlpot.data import keys
 from mlpot.data.graph import neighbour_pairs
 from mlpot.errors import MLPotError
 from mlpot.kernels import set_kernels
+from mlpot.models.committee import ENERGIES_STD, ENERGY_STD, FORCES_STD
 from mlpot.models.io import load_model
 
 
@@ -57,7 +58,10 @@ class _NeighbourCache:
 class MLPotCalculator(Calculator):
     """Energy, free energy, per-atom energies, forces and (periodic cells) stress of an mlpot potential.
 
-    ``model_or_path``: a model module or a model file. ``dtype``: "float64" (default, for MD
+    ``model_or_path``: a model module, a model file, or a list of model files (a committee).
+    With a committee the results are the members' means, and ``results`` also holds
+    ``energy_std`` (eV), ``energy_std_per_atom`` (eV/atom), ``energies_std`` [N] and
+    ``forces_std`` [N] (eV/Å, per atom) with ``max_force_std``. ``dtype``: "float64" (default, for MD
     and tests) or "float32". ``skin`` (Å): neighbour-list reuse margin; 0 rebuilds every step.
     ``kernel``: "auto" (fused kernels where the device has them), "fused" or "reference".
     """
@@ -66,7 +70,7 @@ class MLPotCalculator(Calculator):
 
     def __init__(
         self,
-        model_or_path: Union[nn.Module, str, Path],
+        model_or_path: Union[nn.Module, str, Path, Sequence[Union[str, Path]]],
         device: str = "cpu",
         dtype: str = "float64",
         skin: float = 0.5,
@@ -118,6 +122,13 @@ class MLPotCalculator(Calculator):
         if periodic:
             stress = out[keys.STRESS].detach()[0].cpu().numpy().astype(np.float64)
             self.results["stress"] = full_3x3_to_voigt_6_stress(stress)
+        if FORCES_STD in out:
+            forces_std = out[FORCES_STD].detach().cpu().numpy().astype(np.float64)
+            self.results["energy_std"] = float(out[ENERGY_STD].detach().sum().cpu())
+            self.results["energy_std_per_atom"] = self.results["energy_std"] / max(len(atoms), 1)
+            self.results["energies_std"] = out[ENERGIES_STD].detach().cpu().numpy().astype(np.float64)
+            self.results["forces_std"] = forces_std
+            self.results["max_force_std"] = float(forces_std.max()) if len(forces_std) else 0.0
 
     def _check_elements(self, atoms: Atoms) -> None:
         unknown = sorted(set(atoms.get_chemical_symbols()) - set(self.elements), key=chemical_symbols.index)

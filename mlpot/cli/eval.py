@@ -15,7 +15,7 @@ from mlpot.train.tasks import task_class
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="model file (best.model, final.model, ...)")
+    parser.add_argument("--model", required=True, nargs="+", help="model file (best.model, final.model, ...); several make a committee")
     parser.add_argument("--data", required=True, help="any ASE-readable file with structures and labels")
     parser.add_argument("--output", help="extxyz file to write with the predictions")
     parser.add_argument("--plots", help="directory for the parity plots (default: beside --output, else .)")

@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "train": ("mlpot.cli.train", "train a model from a YAML config"),
     "eval": ("mlpot.cli.eval", "evaluate a model on a labelled file"),
     "md": ("mlpot.cli.md", "run molecular dynamics with a trained potential"),
+    "select": ("mlpot.cli.select", "choose the pool frames where a committee disagrees most (active learning)"),
     "export": ("mlpot.cli.export", "export a potential for LAMMPS (TorchScript)"),
     "data": ("mlpot.cli.data", "convert and inspect datasets"),
     "backmap": ("mlpot.cli.backmap", "restore all-atom structures from coarse-grained frames"),

@@ -5,7 +5,9 @@
 
 M is a model file or a directory holding one (models/<name>). The structure is any
 ASE-readable file (its first frame unless --index). Ctrl-C or SIGTERM stops at the next step,
-writes it, and exits; NVE runs end with the energy drift in meV/atom/ps.
+writes it, and exits; NVE runs end with the energy drift in meV/atom/ps. Several --model files
+(or a committee model) run the committee's mean and log its force spread; --uncertainty-stop
+ends the run (exit status 3) when the spread passes a threshold.
 """
 
 import argparse
@@ -20,7 +22,7 @@ from mlpot.models.io import resolve_model_path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = MDSettings()
-    parser.add_argument("--model", required=True, help="model file, or a directory holding one")
+    parser.add_argument("--model", required=True, nargs="+", help="model file, or a directory holding one; several make a committee")
     parser.add_argument("--structure", required=True, help="starting structure (any ASE format)")
     parser.add_argument("--index", type=int, default=0, help="frame of the structure file (default 0)")
     parser.add_argument("--ensemble", default=defaults.ensemble, choices=ENSEMBLES)
@@ -37,11 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     parser.add_argument("--skin", type=float, default=0.5, help="neighbour-list skin, Å")
+    parser.add_argument("--uncertainty-stop", type=float, help="committee: stop when a per-atom force spread passes this (eV/Å)")
+    parser.add_argument("--uncertainty-dump", help="committee: extxyz file for every frame above --dump-threshold")
+    parser.add_argument("--dump-threshold", type=float, help="committee: force spread (eV/Å) above which frames are dumped")
     parser.add_argument("--kernel", default="auto", choices=KERNELS, help="fused kernels (auto: where available) or the reference path")
 
 
 def run(args: argparse.Namespace) -> int:
-    model_path = resolve_model_path(args.model)
+    model_path = [resolve_model_path(path) for path in args.model]
     atoms = read_structure(args.structure, args.index)
     atoms.calc = MLPotCalculator(model_path, device=args.device, dtype=args.dtype, skin=args.skin, kernel=args.kernel)
     settings = MDSettings(
@@ -54,10 +59,14 @@ def run(args: argparse.Namespace) -> int:
         pressure=args.pressure,
         compressibility=args.compressibility,
         seed=args.seed,
+        uncertainty_stop=args.uncertainty_stop,
+        dump_threshold=args.dump_threshold,
     )
-    print(f"{len(atoms)} atoms, {args.ensemble}, {args.temperature:g} K, {args.timestep:g} fs x {args.steps} steps, model {model_path}")
-    summary = run_md(atoms, settings, Path(args.output) if args.output else None, Path(args.log) if args.log else None)
+    print(f"{len(atoms)} atoms, {args.ensemble}, {args.temperature:g} K, {args.timestep:g} fs x {args.steps} steps, model {', '.join(map(str, model_path))}")
+    dump = Path(args.uncertainty_dump) if args.uncertainty_dump else None
+    summary = run_md(atoms, settings, Path(args.output) if args.output else None, Path(args.log) if args.log else None,
+                     uncertainty_dump=dump)
     print(describe(summary, settings))
     if summary.interrupted:
         return 130 if summary.interrupted == "SIGINT" else 143
-    return 0
+    return 3 if summary.uncertain else 0

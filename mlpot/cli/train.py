@@ -2,6 +2,7 @@
 
   mlpot train CONFIG.yaml [--set section.key=value ...]
   mlpot train --demo                   the packaged demo: EMT Cu-Au, a few minutes on 2 cores
+  mlpot train CONFIG.yaml --init-from PARENT.model   fine-tune a trained potential
   torchrun --standalone --nproc-per-node N -m mlpot.cli.main train CONFIG.yaml   N processes (DDP)
 
 Running the same command again continues an interrupted run from its last checkpoint.
@@ -14,6 +15,7 @@ from pathlib import Path
 from mlpot.errors import MLPotError
 from mlpot.train import distributed
 from mlpot.train.config import apply_overrides, parse_config, read_yaml
+from mlpot.train.committee import train_committee
 from mlpot.train.trainer import Trainer
 
 
@@ -21,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", help="YAML config with sections data, model, training, output")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value")
     parser.add_argument("--demo", action="store_true", help="train the packaged demo potential")
+    parser.add_argument("--init-from", metavar="MODEL", help="fine-tune this trained potential (same as --set model.init_from=MODEL)")
 
 
 def demo_config_path() -> Path:
@@ -31,13 +34,17 @@ def run(args: argparse.Namespace) -> int:
     if args.demo == bool(args.config):
         raise MLPotError("give a config file or --demo (not both)")
     path = demo_config_path() if args.demo else Path(args.config)
-    raw = apply_overrides(read_yaml(path), args.set)
+    overrides = list(args.set) + ([f"model.init_from={Path(args.init_from).resolve()}"] if args.init_from else [])
+    raw = apply_overrides(read_yaml(path), overrides)
     if args.demo:
         raw.setdefault("output", {}).setdefault("directory", "mlpot-demo")
     config = parse_config(raw, base_dir=path.parent)
     group = distributed.start(config.training.device)
     try:
-        Trainer(config, raw, group).run()
+        if config.training.committee > 1:
+            train_committee(config, raw, group)
+        else:
+            Trainer(config, raw, group).run()
     finally:
         distributed.stop(group)
     return 0

@@ -19,6 +19,17 @@ from mlpot.files import atomic_output
 _FULL_3X3_KEYS = ("stress", "virial", "virials")
 
 
+def as_frame(atoms: Atoms):
+    """(atoms, info, arrays) holding everything a read frame had, labels included: those that
+    ASE moved into a SinglePointCalculator go back under their keys."""
+    info = dict(atoms.info)
+    arrays = {key: value for key, value in atoms.arrays.items() if key not in ("numbers", "positions")}
+    if atoms.calc is not None:
+        for key, value in atoms.calc.results.items():
+            (arrays if np.ndim(value) == 2 and len(value) == len(atoms) else info)[key] = value
+    return atoms, info, arrays
+
+
 def _value(value) -> str:
     if isinstance(value, (bool, np.bool_)):
         return "T" if value else "F"

@@ -87,8 +87,8 @@ def export_lammps(model: nn.Module, path: Union[str, Path], dtype: str = "float6
     :func:`mlpot.kernels.set_kernels` (the CPU kernels, as LAMMPS runs on the CPU)."""
     if dtype not in DTYPES:
         raise MLPotError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    if model.config_dict().get("task", "potential") != "potential":
-        raise MLPotError("only potentials can be exported for LAMMPS")
+    if model.config_dict().get("task", "potential") not in ("potential", "committee"):
+        raise MLPotError("only potentials (or committees of them, exported as their mean) can be exported for LAMMPS")
     import mlpot
 
     model = copy.deepcopy(model).to(DTYPES[dtype]).eval()  # leave the caller's model as it was

@@ -4,6 +4,11 @@ Ensembles: nve (velocity Verlet), nvt (Langevin), npt (Berendsen barostat and th
 periodic cells only). The trajectory (extxyz with energies and forces) and a CSV log are
 written as the run goes and flushed at every write, so a run stopped by Ctrl-C or SIGTERM
 leaves files that hold exactly the steps done so far.
+
+With a committee calculator the log and trajectory carry the largest per-atom force spread
+(``max_force_std``, eV/Å; the trajectory also each atom's ``forces_std``). Every step is
+checked against ``uncertainty_stop`` (the run ends there, naming the step and the atoms above
+it) and ``dump_threshold`` (the frame is appended to ``uncertainty_dump`` for labelling).
 """
 
 import csv
@@ -45,6 +50,8 @@ class MDSettings:
     taup: float = 1000.0  # fs, Berendsen barostat time
     compressibility: float = 4.6e-5  # 1/bar (water-like; set it for your material)
     seed: int = 0
+    uncertainty_stop: Optional[float] = None  # eV/Å: stop when a committee's force spread passes this
+    dump_threshold: Optional[float] = None  # eV/Å: frames above this go to the dump file
 
     def validate(self, atoms: Atoms) -> None:
         if self.ensemble not in ENSEMBLES:
@@ -55,6 +62,9 @@ class MDSettings:
             raise MLPotError(f"--temperature must be non-negative, got {self.temperature}")
         if self.ensemble == "npt" and not atoms.pbc.all():
             raise MLPotError("--ensemble npt needs a structure periodic in all three directions")
+        for name, value in (("--uncertainty-stop", self.uncertainty_stop), ("--dump-threshold", self.dump_threshold)):
+            if value is not None and not value > 0:
+                raise MLPotError(f"{name} must be positive (eV/Å), got {value}")
 
 
 @dataclass
@@ -65,10 +75,22 @@ class MDSummary:
     drift_mev_per_atom_per_ps: Optional[float]
     fluctuation_mev_per_atom: Optional[float]
     interrupted: Optional[str]
+    uncertain: Optional[str] = None  # why --uncertainty-stop ended the run
+    dumped_frames: int = 0
+
+
+def force_spread(atoms: Atoms) -> Optional[np.ndarray]:
+    """Per-atom committee force spread [N] of the last calculation, or None without a committee."""
+    results = getattr(atoms.calc, "results", {}) or {}
+    return results.get("forces_std")
 
 
 class _StopRequested(Exception):
     """Raised from a signal handler to end the run between steps."""
+
+
+class _TooUncertain(Exception):
+    """Raised when the committee's force spread passes --uncertainty-stop."""
 
 
 def make_dynamics(atoms: Atoms, settings: MDSettings):
@@ -105,9 +127,17 @@ def run_md(
     trajectory: Optional[Path] = None,
     log: Optional[Path] = None,
     progress: bool = True,
+    uncertainty_dump: Optional[Path] = None,
 ) -> MDSummary:
     """Run MD on ``atoms`` (which carries the calculator) and write what was asked for."""
     settings.validate(atoms)
+    atoms.get_forces()
+    committee = force_spread(atoms) is not None
+    watching = settings.uncertainty_stop is not None or uncertainty_dump is not None
+    if watching and not committee:
+        raise MLPotError("--uncertainty-stop and --uncertainty-dump need a committee (several --model files or a committee model)")
+    if uncertainty_dump is not None and settings.dump_threshold is None:
+        raise MLPotError("--uncertainty-dump needs --dump-threshold (eV/Å)")
     initial_velocities(atoms, settings)
     dynamics = make_dynamics(atoms, settings)
     periodic = bool(atoms.pbc.all())
@@ -119,7 +149,8 @@ def run_md(
     if log_stream is not None:
         log_writer = csv.writer(log_stream)
         header = ["step", "time_ps", "epot_eV", "ekin_eV", "etot_eV", "temperature_K"]
-        log_writer.writerow(header + (["pressure_bar", "volume_A3"] if periodic else []))
+        header += (["pressure_bar", "volume_A3"] if periodic else []) + (["max_force_std_eV_per_A"] if committee else [])
+        log_writer.writerow(header)
 
     def record(step: int) -> None:
         epot, ekin = atoms.get_potential_energy(), atoms.get_kinetic_energy()
@@ -132,13 +163,34 @@ def run_md(
             if periodic:
                 pressure = -np.trace(atoms.get_stress(voigt=False)) / 3.0 / units.bar
                 row += [f"{pressure:.4f}", f"{atoms.get_volume():.6f}"]
+            if committee:
+                row.append(repr(float(force_spread(atoms).max())))
             log_writer.writerow(row)
             log_stream.flush()
         if trajectory_stream is not None:
-            info = {"step": step, "time_ps": time_ps, "energy": epot}
-            arrays = {"forces": atoms.get_forces(), "velocities": atoms.get_velocities()}
-            trajectory_stream.write(format_frame(atoms, info, arrays))
+            trajectory_stream.write(format_frame(*_frame(atoms, step, time_ps, epot, committee)))
             trajectory_stream.flush()
+
+    dump_stream = _open(uncertainty_dump, streams)
+    dumped = [0]
+
+    def check_spread() -> None:
+        """Every step: dump the frame above the lower threshold, stop above the upper one."""
+        spread = force_spread(atoms)
+        step = dynamics.nsteps
+        if dump_stream is not None and spread.max() > settings.dump_threshold:
+            epot = atoms.get_potential_energy()
+            dump_stream.write(format_frame(*_frame(atoms, step, step * settings.timestep / 1000.0, epot, True)))
+            dump_stream.flush()
+            dumped[0] += 1
+        if settings.uncertainty_stop is not None and spread.max() > settings.uncertainty_stop:
+            above = np.flatnonzero(spread > settings.uncertainty_stop)
+            listed = ", ".join(f"{i} ({atoms.get_chemical_symbols()[i]}, {spread[i]:.3f})" for i in above[:10])
+            more = f" and {len(above) - 10} more" if len(above) > 10 else ""
+            raise _TooUncertain(
+                f"step {step}: committee force spread {spread.max():.3f} eV/Å passed --uncertainty-stop "
+                f"{settings.uncertainty_stop:g} eV/Å on atom(s) {listed}{more}"
+            )
 
     # A signal only sets a flag; the run stops at the next step boundary, where the state is
     # consistent, and that step is written before the files are closed.
@@ -152,7 +204,10 @@ def run_md(
             raise _StopRequested(requested[0])
 
     dynamics.attach(check_stop, interval=1)
+    if watching:
+        dynamics.attach(check_spread, interval=1)
     interrupted = None
+    uncertain = None
     started = time.perf_counter()
     bar = tqdm(total=settings.steps, disable=None if progress else True, unit="step")
     try:
@@ -167,6 +222,9 @@ def run_md(
     except _StopRequested as reason:
         interrupted = str(reason)
         record(dynamics.nsteps)
+    except _TooUncertain as reason:
+        uncertain = str(reason)
+        record(dynamics.nsteps)
     finally:
         bar.close()
         for sig, handler in previous.items():
@@ -178,7 +236,20 @@ def run_md(
     drift, fluctuation = (None, None)
     if settings.ensemble == "nve" and len(times) >= 3:
         drift, fluctuation = energy_drift(np.array(times), np.array(energies), len(atoms))
-    return MDSummary(steps_done, wall, _ns_per_day(steps_done, settings.timestep, wall), drift, fluctuation, interrupted)
+    return MDSummary(
+        steps_done, wall, _ns_per_day(steps_done, settings.timestep, wall), drift, fluctuation, interrupted, uncertain, dumped[0]
+    )
+
+
+def _frame(atoms: Atoms, step: int, time_ps: float, epot: float, committee: bool):
+    """(atoms, info, arrays) of one trajectory frame."""
+    info = {"step": step, "time_ps": time_ps, "energy": epot}
+    arrays = {"forces": atoms.get_forces(), "velocities": atoms.get_velocities()}
+    if committee:
+        spread = force_spread(atoms)
+        info["max_force_std"] = float(spread.max())
+        arrays["forces_std"] = spread
+    return atoms, info, arrays
 
 
 def energy_drift(times_ps: np.ndarray, total_energies: np.ndarray, num_atoms: int):
@@ -214,4 +285,8 @@ def describe(summary: MDSummary, settings: MDSettings) -> str:
         )
     if summary.interrupted:
         lines.append(f"stopped by {summary.interrupted} after step {summary.steps_done}; the trajectory and log end there")
+    if summary.uncertain:
+        lines.append(f"stopped at {summary.uncertain}; the trajectory and log end there")
+    if summary.dumped_frames:
+        lines.append(f"{summary.dumped_frames} frames above --dump-threshold {settings.dump_threshold:g} eV/Å written for labelling")
     return "\n".join(lines)

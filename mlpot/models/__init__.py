@@ -6,6 +6,7 @@ from torch import nn
 
 from mlpot.errors import MLPotError
 from mlpot.models.backmapping import BackmappingVAE
+from mlpot.models.committee import Committee
 from mlpot.models.hamiltonian import HamiltonianModel
 from mlpot.models.potential import MACEPotential
 
@@ -13,6 +14,7 @@ MODEL_TASKS: Dict[str, Callable[[Dict[str, Any]], nn.Module]] = {
     "potential": MACEPotential.from_config,
     "backmapping": BackmappingVAE.from_config,
     "hamiltonian": HamiltonianModel.from_config,
+    "committee": Committee.from_config,
 }
 
 
@@ -29,4 +31,4 @@ def build_model(config: Dict[str, Any]) -> nn.Module:
     return MODEL_TASKS[task](config)
 
 
-__all__ = ["MODEL_TASKS", "MACEPotential", "build_model"]
+__all__ = ["MODEL_TASKS", "Committee", "MACEPotential", "build_model"]

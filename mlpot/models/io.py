@@ -12,7 +12,7 @@ The file is ``torch.save`` of a plain dict::
 import datetime
 import pickle
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -43,8 +43,9 @@ def save_model(model: nn.Module, path: Union[str, Path], metadata: Optional[Dict
     stored_metadata = dict(getattr(model, "metadata", {}) or {})
     stored_metadata.update(metadata or {})
     stored_metadata.setdefault("units", {"energy": "eV", "length": "Angstrom", "stress": "eV/Angstrom^3"})
-    stored_metadata["elements"] = list(config.get("elements", []))
-    stored_metadata["r_max"] = config.get("r_max")
+    shared = config["members"][0] if config.get("task") == "committee" else config  # members share these
+    stored_metadata["elements"] = list(shared.get("elements", []))
+    stored_metadata["r_max"] = shared.get("r_max")
     stored_metadata["dtype"] = str(next(model.parameters()).dtype).replace("torch.", "")
     stored_metadata["versions"] = package_versions()
     stored_metadata.setdefault("created", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
@@ -85,6 +86,20 @@ def read_model_file(path: Union[str, Path]) -> Dict[str, Any]:
     return payload
 
 
+def _committee_of(paths: List[Union[str, Path]], dtype: Optional[torch.dtype], device: str, kernel: str) -> nn.Module:
+    from mlpot.models.committee import Committee
+
+    members: List[nn.Module] = []
+    for path in paths:
+        model = load_model(path, dtype, device, kernel)
+        members.extend(model.members if isinstance(model, Committee) else [model])
+    if dtype is None:
+        dtype = next(members[0].parameters()).dtype
+    committee = Committee([member.to(dtype) for member in members]).to(device).eval()
+    committee.metadata = {"members_from": [str(path) for path in paths]}
+    return committee
+
+
 def resolve_model_path(path: Union[str, Path]) -> Path:
     """A model file, or the one ``*.model`` file inside a directory (models/<name>)."""
     path = Path(path)
@@ -98,10 +113,19 @@ def resolve_model_path(path: Union[str, Path]) -> Path:
 
 
 def load_model(
-    path: Union[str, Path], dtype: Optional[torch.dtype] = None, device: str = "cpu", kernel: str = "auto"
+    path: Union[str, Path, Sequence[Union[str, Path]]],
+    dtype: Optional[torch.dtype] = None,
+    device: str = "cpu",
+    kernel: str = "auto",
 ) -> nn.Module:
     """Rebuild a saved model (a file, or a directory holding one); ``dtype``/``device`` convert it,
-    ``kernel`` picks the execution path (:func:`mlpot.kernels.set_kernels`)."""
+    ``kernel`` picks the execution path (:func:`mlpot.kernels.set_kernels`). A list of several
+    potential (or committee) files gives one :class:`~mlpot.models.committee.Committee` of them all."""
+    if not isinstance(path, (str, Path)):
+        paths = list(path)
+        if len(paths) != 1:
+            return _committee_of(paths, dtype, device, kernel)
+        path = paths[0]
     path = resolve_model_path(path)
     payload = read_model_file(path)
     model = build_model(payload["config"])

@@ -52,6 +52,7 @@ class PotentialConfig:
     scale: float = 1.0
     shift: float = 0.0
     dtype: Literal["float32", "float64"] = "float64"
+    init_from: Optional[str] = None  # the model this one was fine-tuned from (mlpot train reads it)
 
     def validate(self, where: str) -> None:
         self.elements = canonical_elements(self.elements, f"{where}.elements")

@@ -28,6 +28,7 @@ class DataSection:
     test: Optional[str] = None
     keys: Dict[str, str] = field(default_factory=dict)  # label -> key in the files; the task checks them
     r_max: Optional[float] = None  # sets model.r_max when given
+    replay: Optional[Dict[str, Any]] = None  # fine-tuning: {file, count, seed} of the parent's data
 
     def validate(self, where: str) -> None:
         for name in ("train", "valid", "test"):
@@ -68,10 +69,15 @@ class TrainingSection:
     patience: Optional[int] = None  # early stopping: epochs without a better validation loss
     device: str = "cpu"
     kernel: Literal["auto", "fused", "reference"] = "auto"  # fused kernels where the device has them
+    freeze_layers: int = 0  # fine-tuning: keep the embedding and this many first layers fixed
+    committee: int = 1  # train this many members (seeds seed, seed + 1, ...) into one committee model
+    bootstrap: bool = False  # each member trains on a resample (with replacement) of the training set
     loss: Dict[str, Any] = field(default_factory=dict)  # task-specific loss settings; the task checks them
 
     def validate(self, where: str) -> None:
-        positive = ["batch_size", "valid_batch_size", "max_epochs", "lr"]
+        positive = ["batch_size", "valid_batch_size", "lr"]
+        if self.max_epochs < 0:  # 0 is allowed: a fine-tuned model that is its parent, E0s refitted
+            raise MLPotError(f"'{where}.max_epochs' must not be negative, got {self.max_epochs}")
         for key in positive:
             if getattr(self, key) <= 0:
                 raise MLPotError(f"'{where}.{key}' must be positive, got {getattr(self, key)!r}")
@@ -82,6 +88,8 @@ class TrainingSection:
             raise MLPotError(f"'{where}.ema_decay' must be between 0 and 1, got {self.ema_decay}")
         if self.max_time_minutes is not None and self.max_time_minutes <= 0:
             raise MLPotError(f"'{where}.max_time_minutes' must be positive, got {self.max_time_minutes}")
+        if self.committee < 1:
+            raise MLPotError(f"'{where}.committee' must be at least 1, got {self.committee}")
         if self.warmup_epochs < 0:
             raise MLPotError(f"'{where}.warmup_epochs' must not be negative, got {self.warmup_epochs}")
         if not 0.0 < self.lr_factor < 1.0:
@@ -162,11 +170,19 @@ def parse_config(raw: Dict[str, Any], base_dir: Optional[Path] = None) -> TrainC
     model = dict(raw.get("model") or {})
     if not isinstance(raw.get("model", {}), (dict, type(None))):
         raise MLPotError("section 'model' must be a mapping")
+    if isinstance(model.get("init_from"), str) and base_dir is not None and not Path(model["init_from"]).is_absolute():
+        model["init_from"] = str((base_dir / model["init_from"]).resolve())
+    if data.replay and isinstance(data.replay.get("file"), str) and base_dir is not None and not Path(data.replay["file"]).is_absolute():
+        data.replay = {**data.replay, "file": str((base_dir / data.replay["file"]).resolve())}
     if data.r_max is not None:
         if "r_max" in model and float(model["r_max"]) != data.r_max:
             raise MLPotError(f"'data.r_max' ({data.r_max}) and 'model.r_max' ({model['r_max']}) disagree")
         model["r_max"] = data.r_max
     training = parse_section(TrainingSection, raw.get("training") or {}, "training")
+    if model.get("init_from") and "lr" not in (raw.get("training") or {}):
+        from mlpot.train.finetune import FINE_TUNE_LR
+
+        training.lr = FINE_TUNE_LR  # a gentler default when continuing from a trained model
     output = parse_section(OutputSection, raw.get("output") or {}, "output")
     return TrainConfig(data=data, model=model, training=training, output=output)
 

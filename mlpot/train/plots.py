@@ -46,6 +46,23 @@ def parity(reference: Sequence[float], predicted: Sequence[float], label: str, u
     _save(figure, path)
 
 
+def calibration(spread: np.ndarray, error: np.ndarray, rho: float, path: Path) -> None:
+    """A committee's predicted force spread against the actual force error, per atom, log-log."""
+    figure, axis = plt.subplots(figsize=(4.5, 4.5))
+    floor = 1e-6
+    axis.scatter(np.maximum(spread, floor), np.maximum(error, floor), s=3, alpha=0.4)
+    low = max(floor, float(min(spread.min(), error.min())))
+    high = float(max(spread.max(), error.max(), low * 10))
+    axis.plot([low, high], [low, high], "k--", linewidth=0.8)
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_title(f"force spread vs error, Spearman {rho:.3f}")
+    axis.set_xlabel("committee force std per atom (eV/Å)")
+    axis.set_ylabel("|force error| per atom (eV/Å)")
+    figure.tight_layout()
+    _save(figure, path)
+
+
 def _save(figure, path: Path) -> None:
     with atomic_output(path, "wb") as stream:
         figure.savefig(stream, format="png", dpi=110)

@@ -47,11 +47,34 @@ CHECKPOINT = "checkpoint.pt"
 REQUESTED = "requested_config.yaml"
 
 
+def claim_output_directory(output: Path, requested: Dict[str, Any]) -> bool:
+    """True if ``output`` holds this run (resume); raises if it holds something else."""
+    requested_path = output / REQUESTED
+    if requested_path.is_file():
+        previous = yaml.safe_load(requested_path.read_text())
+        if previous != requested:
+            difference = _first_difference(previous, requested)
+            raise MLPotError(
+                f"output directory {output} holds another run ({difference}); "
+                "choose another output.directory or remove that one"
+            )
+        return True
+    if output.exists() and any(output.iterdir()):
+        raise MLPotError(f"output directory {output} is not empty and holds no mlpot run; choose another")
+    return False
+
+
 class Trainer:
-    def __init__(self, config: TrainConfig, requested: Dict[str, Any], group: ProcessGroup) -> None:
+    """One model's training. ``bootstrap_seed``: train on a resample of the training set drawn
+    with replacement with this seed (committee members)."""
+
+    def __init__(
+        self, config: TrainConfig, requested: Dict[str, Any], group: ProcessGroup, bootstrap_seed: Optional[int] = None
+    ) -> None:
         self.config = config
         self.requested = requested
         self.group = group
+        self.bootstrap_seed = bootstrap_seed
         self.output = Path(config.output.directory)
         self.device = torch.device(config.training.device)
         self.task = task_for(config)  # checks the task's own config keys
@@ -59,19 +82,7 @@ class Trainer:
     # ----------------------------------------------------------------------------- setup
     def _claim_output_directory(self) -> bool:
         """True to resume; raises if the directory holds something else."""
-        requested_path = self.output / REQUESTED
-        if requested_path.is_file():
-            previous = yaml.safe_load(requested_path.read_text())
-            if previous != self.requested:
-                difference = _first_difference(previous, self.requested)
-                raise MLPotError(
-                    f"output directory {self.output} holds another run ({difference}); "
-                    "choose another output.directory or remove that one"
-                )
-            return (self.output / CHECKPOINT).is_file()
-        if self.output.exists() and any(self.output.iterdir()):
-            raise MLPotError(f"output directory {self.output} is not empty and holds no mlpot run; choose another")
-        return False
+        return claim_output_directory(self.output, self.requested) and (self.output / CHECKPOINT).is_file()
 
     def _log(self, message: str) -> None:
         if self.group.is_main:
@@ -90,7 +101,13 @@ class Trainer:
         dtype = DTYPES[self.config.model.get("dtype", "float64")]
         torch.manual_seed(self.config.training.seed)
         data = self.task.prepare(dtype)
+        if self.bootstrap_seed is not None:
+            draw = np.random.default_rng(self.bootstrap_seed).integers(0, len(data.train), len(data.train))
+            data.train = [data.train[i] for i in draw]
+            data.summary["bootstrap_seed"] = self.bootstrap_seed
         model = build_model(data.model_config).to(self.device)
+        if hasattr(self.task, "initialize"):
+            self.task.initialize(model)  # fine-tuning: parent weights, frozen layers
         set_kernels(model, self.config.training.kernel, self.device)
         self.model = model
         if self.group.is_main:
@@ -367,7 +384,8 @@ def _local_batch_size(global_batch: int, world_size: int) -> int:
 
 def _optimizer(model: torch.nn.Module, training) -> torch.optim.Optimizer:
     kind = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[training.optimizer]
-    return kind(model.parameters(), lr=training.lr, weight_decay=training.weight_decay, amsgrad=training.amsgrad)
+    trainable = [p for p in model.parameters() if p.requires_grad]  # frozen layers stay out
+    return kind(trainable, lr=training.lr, weight_decay=training.weight_decay, amsgrad=training.amsgrad)
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, training):

@@ -12,7 +12,9 @@ A task is a class built from the :class:`TrainConfig` (it checks ``data.keys`` a
 - ``new_metrics() -> ErrorStats``, ``update_metrics(stats, out, batch)``,
   ``table(results, title)``, ``epoch_summary(results)``;
 - ``evaluate_file(model, path, output, plots_dir, batch_size, keys) -> str`` for ``mlpot eval``
-  (a static method: no training config needed).
+  (a static method: no training config needed);
+- optionally ``initialize(model)``, called on the fresh model before training (the potential
+  task loads a parent's weights there when fine-tuning).
 
 See :mod:`mlpot.train.tasks.potential` for the reference implementation.
 """
@@ -26,9 +28,11 @@ from mlpot.train.tasks.hamiltonian import HamiltonianTask
 from mlpot.train.tasks.potential import PotentialTask
 
 TASKS: Dict[str, Type] = {"potential": PotentialTask, "backmapping": BackmappingTask, "hamiltonian": HamiltonianTask}
+MODEL_TASK_OF = {"committee": "potential"}  # committees train, and are evaluated, as potentials
 
 
 def task_class(name: str) -> Type:
+    name = MODEL_TASK_OF.get(name, name)
     if name not in TASKS:
         raise MLPotError(f"unknown 'model.task' {name!r}; choose one of {', '.join(TASKS)}")
     return TASKS[name]

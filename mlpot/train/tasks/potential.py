@@ -18,12 +18,15 @@ from ase.data import chemical_symbols
 
 from mlpot.data import keys
 from mlpot.data.dataset import LabelKeys, LabelledStructures, make_loader, read_labelled, split
+from mlpot.data.extxyz import as_frame, write_extxyz
 from mlpot.data.graph import AtomicGraph, graph_to_inputs
 from mlpot.data.statistics import average_num_neighbors, estimate_e0s, force_rms, mean_interaction_energy
 from mlpot.errors import MLPotError
+from mlpot.models.committee import ENERGY_STD, FORCES_STD
 from mlpot.models.elements import canonical_elements
 from mlpot.models.potential import PotentialConfig
 from mlpot.config import parse_section
+from mlpot.train import finetune
 from mlpot.train.config import TrainConfig
 from mlpot.train.metrics import ErrorStats, Reducer, format_table
 
@@ -79,6 +82,9 @@ class PotentialTask:
             train_set = _subset(train_set, kept)
         test_set = read_labelled(data.test, self.label_keys) if data.test is not None else None
         model_config = self._complete_model_config(train_set, valid_set, isolated)
+        replayed = self._replay(model_config)
+        if replayed is not None:
+            train_set = _concatenate(train_set, replayed)
         self._check_elements(test_set, model_config["elements"], "test")
         self._check_elements(valid_set, model_config["elements"], "validation")
         r_max = float(model_config.get("r_max", PotentialConfig.r_max))
@@ -88,6 +94,9 @@ class PotentialTask:
             "test": {"file": str(data.test), "frames": len(test_set.structures) if test_set else 0},
             "isolated_atoms_for_e0s": len(isolated.structures),
         }
+        if model_config.get("init_from"):
+            summary["fine_tuned_from"] = model_config["init_from"]
+            summary["replayed_frames"] = len(replayed.structures) if replayed is not None else 0
         return PreparedData(
             train=train_set.graphs(r_max, dtype),
             valid=valid_set.graphs(r_max, dtype),
@@ -99,9 +108,18 @@ class PotentialTask:
     def _complete_model_config(
         self, train_set: LabelledStructures, valid_set: LabelledStructures, isolated: LabelledStructures
     ) -> Dict[str, Any]:
-        """Elements, E0s, average neighbours, scale and shift from the training data unless given."""
+        """Elements, E0s, average neighbours, scale and shift from the training data unless given
+        (fine-tuning: the parent's architecture and normalisation, E0s refitted; see finetune.py)."""
         model = dict(self.config.model)
         found = sorted(set(train_set.elements()) | set(valid_set.elements()) | set(isolated.elements()))
+        if model.get("init_from"):
+            parent = finetune.parent_config(model["init_from"])
+            model = finetune.merge_model_config(model, parent, [chemical_symbols[z] for z in found])
+            if model.get("atomic_energies") is None:
+                combined = _concatenate(train_set, isolated)
+                model["atomic_energies"] = finetune.refit_e0s(parent, estimate_e0s(combined.structures, combined.labels, found))
+            self._parent_e0s = dict(parent.get("atomic_energies") or {})
+            return model
         if "elements" in model:
             elements = canonical_elements(model["elements"], "model.elements")
             self._check_elements(train_set, elements, "training")
@@ -120,6 +138,28 @@ class PotentialTask:
         if "shift" not in model:
             model["shift"] = mean_interaction_energy(train_set.structures, train_set.labels, model["atomic_energies"])
         return model
+
+    def _replay(self, model_config: Dict[str, Any]) -> Optional[LabelledStructures]:
+        """data.replay: a seeded sample of the parent's training data, energies moved to the new E0s."""
+        section = self.config.data.replay
+        if not section:
+            return None
+        if not model_config.get("init_from"):
+            raise MLPotError("'data.replay' rehearses the parent's data: it needs model.init_from")
+        settings = parse_section(finetune.ReplaySettings, section, "data.replay")
+        parent_data = read_labelled(settings.file, self.label_keys)
+        self._check_elements(parent_data, model_config["elements"], "replay")
+        chosen = _subset(parent_data, finetune.draw_replay(settings.count, len(parent_data.structures), settings.seed))
+        for atoms, label in zip(chosen.structures, chosen.labels):
+            if label.energy is not None:
+                label.energy += finetune.replay_energy_shift(atoms.numbers, self._parent_e0s, model_config["atomic_energies"])
+        return chosen
+
+    def initialize(self, model: torch.nn.Module) -> None:
+        """Before training: the parent's weights (fine-tuning) and frozen layers."""
+        if self.config.model.get("init_from"):
+            finetune.transfer_weights(model, model.config.init_from)
+        finetune.freeze_first_layers(model, self.config.training.freeze_layers)
 
     @staticmethod
     def _check_elements(data: Optional[LabelledStructures], elements: List[str], which: str) -> None:
@@ -230,12 +270,25 @@ def evaluate_file(
     label_keys: Optional[Dict[str, str]] = None,
 ) -> str:
     """Predict every frame of ``path``: a metrics table (returned), parity plots and
-    (optionally) an extxyz with the predictions under mlpot_energy, mlpot_forces, mlpot_stress."""
-    from mlpot.data.extxyz import write_extxyz
-
+    (optionally) an extxyz with the predictions under mlpot_energy, mlpot_forces, mlpot_stress.
+    For a committee, also the calibration of its force spread against the actual errors."""
     if output is not None and not str(output).endswith((".xyz", ".extxyz")):
         raise MLPotError(f"--output {output} must end in .xyz or .extxyz")
     data = read_labelled(path, LabelKeys(**(label_keys or {})), require_energy=False)
+    results, predictions = evaluate_structures(model, data, batch_size)
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    _parity_plots(data, predictions, plots_dir)
+    if output is not None:
+        write_extxyz(output, (_with_predictions(atoms, frame) for atoms, frame in zip(data.structures, predictions)))
+    if not results:
+        return f"{path} has no labels to compare with; predictions only"
+    table = PotentialTask.table(results, f"errors of the model on {path}")
+    calibration = force_calibration(data, predictions, plots_dir / "calibration_forces.png")
+    return table if calibration is None else f"{table}\n{calibration}"
+
+
+def evaluate_structures(model: torch.nn.Module, data: LabelledStructures, batch_size: int = 10):
+    """(error statistics, per-frame predictions) of ``model`` on labelled structures."""
     elements = [chemical_symbols[int(z)] for z in model.atomic_numbers]
     PotentialTask._check_elements(data, elements, "evaluation")
     dtype = next(model.parameters()).dtype
@@ -251,15 +304,44 @@ def evaluate_file(
             frame = {"energy": float(out[keys.ENERGY][k]), "forces": out[keys.FORCES][atoms_of_k].cpu().numpy()}
             if keys.STRESS in out and bool(batch[keys.PBC][k].all()):
                 frame["stress"] = out[keys.STRESS][k].cpu().numpy()
+            if FORCES_STD in out:
+                frame["forces_std"] = out[FORCES_STD][atoms_of_k].cpu().numpy()
+                frame["energy_std"] = float(out[ENERGY_STD][k])
             predictions.append(frame)
-    results = stats.result()
-    plots_dir.mkdir(parents=True, exist_ok=True)
-    _parity_plots(data, predictions, plots_dir)
-    if output is not None:
-        write_extxyz(output, (_with_predictions(atoms, frame) for atoms, frame in zip(data.structures, predictions)))
-    if not results:
-        return f"{path} has no labels to compare with; predictions only"
-    return PotentialTask.table(results, f"errors of the model on {path}")
+    return stats.result(), predictions
+
+
+def force_calibration(data: LabelledStructures, predictions: List[Dict[str, Any]], plot: Path) -> Optional[str]:
+    """Spearman rank correlation of a committee's per-atom force spread with the actual per-atom
+    force error |F_pred - F_ref|, and a log-log plot of the two; None without a spread or labels."""
+    from mlpot.train import plots
+
+    pairs = [
+        (frame["forces_std"], np.linalg.norm(frame["forces"] - label.forces, axis=1))
+        for label, frame in zip(data.labels, predictions)
+        if "forces_std" in frame and label.forces is not None
+    ]
+    if not pairs:
+        return None
+    spread = np.concatenate([p[0] for p in pairs])
+    error = np.concatenate([p[1] for p in pairs])
+    rho = spearman(spread, error)
+    plot.parent.mkdir(parents=True, exist_ok=True)
+    plots.calibration(spread, error, rho, plot)
+    return (
+        f"committee calibration: Spearman rank correlation of the per-atom force spread with the per-atom "
+        f"force error {rho:.3f} over {len(spread)} atoms (plot {plot})"
+    )
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation (average ranks for ties)."""
+    from scipy.stats import rankdata
+
+    ra, rb = rankdata(a), rankdata(b)
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 def _parity_plots(data: LabelledStructures, predictions: List[Dict[str, Any]], directory: Path) -> None:
@@ -278,11 +360,7 @@ def _parity_plots(data: LabelledStructures, predictions: List[Dict[str, Any]], d
 
 
 def _with_predictions(atoms, frame: Dict[str, Any]):
-    info = dict(atoms.info)
-    arrays = {key: value for key, value in atoms.arrays.items() if key not in ("numbers", "positions")}
-    if atoms.calc is not None:  # labels ASE moved into a calculator go back under their keys
-        for key, value in atoms.calc.results.items():
-            (arrays if np.ndim(value) == 2 and len(value) == len(atoms) else info)[key] = value
+    atoms, info, arrays = as_frame(atoms)
     info["mlpot_energy"] = frame["energy"]
     arrays["mlpot_forces"] = frame["forces"]
     if "stress" in frame:

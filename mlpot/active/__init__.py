@@ -1,0 +1,1 @@
+"""Active learning: choosing the frames worth labelling (``mlpot select``)."""
