@@ -1,6 +1,7 @@
 """Committees, uncertainty-aware MD, frame selection and fine-tuning (issue 15)."""
 
 import csv
+import json
 import re
 
 import numpy as np
@@ -93,6 +94,8 @@ def test_trained_committee_is_more_unsure_far_from_its_data(trained_committee):
     run, _, stdout = trained_committee
     assert "test errors of the committee of 3" in stdout and "Spearman rank correlation" in stdout
     assert (run / "plots" / "calibration_forces.png").is_file()
+    calibration = json.loads((run / "test_metrics.json").read_text())["calibration_forces"]
+    assert -1.0 <= calibration["spearman"] <= 1.0 and calibration["atoms"] > 0
     committee = mlpot.load_model(run / "best.model")
     assert isinstance(committee, Committee) and len(committee.members) == 3
 
@@ -221,6 +224,28 @@ def test_replay_freeze_and_a_short_fine_tune_run(trained_committee, emt_files, t
     before, after = mlpot.load_model(parent).state_dict(), mlpot.load_model(tmp_path / "ft" / "final.model").state_dict()
     assert torch.equal(before["backbone.layers.0.interaction.linear_up.weight"], after["backbone.layers.0.interaction.linear_up.weight"])
     assert not torch.equal(before["backbone.layers.1.interaction.linear_up.weight"], after["backbone.layers.1.interaction.linear_up.weight"])
+
+
+def test_a_committee_fine_tunes_member_by_member(trained_committee, emt_files, tmp_path, write_config):
+    run, _, _ = trained_committee
+    config = finetune_config(emt_files, tmp_path / "ft", run / "best.model", committee=3)
+    result = mlpot_cli("train", write_config(config))
+    assert result.returncode == 0, result.stderr
+    parent, child = mlpot.load_model(run / "best.model"), mlpot.load_model(tmp_path / "ft" / "final.model")
+    parent_weights, child_weights = parent.state_dict(), child.state_dict()
+    assert all(torch.equal(parent_weights[name], child_weights[name]) for name in parent_weights)
+    assert not torch.equal(child_weights["members.0.readouts.0.linear.weight"], child_weights["members.1.readouts.0.linear.weight"])
+
+
+def test_a_committee_parent_of_another_size_is_one_line(trained_committee, emt_files, tmp_path, write_config):
+    run, _, _ = trained_committee
+    for size, message in ((2, r"is a committee of 3, but training.committee is 2; they must match"),
+                          (1, r"a committee model cannot be fine-tuned as one potential \(set training.committee")):
+        config = finetune_config(emt_files, tmp_path / f"ft{size}", run / "best.model", committee=size)
+        result = mlpot_cli("train", write_config(config))
+        assert result.returncode == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and re.search(message, lines[0]), lines
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,8 @@ def parent_config(path: str) -> Dict[str, Any]:
     config = payload["config"]
     task = config.get("task", "potential")
     if task != "potential":
-        raise MLPotError(f"model.init_from {path}: a {task} model cannot be fine-tuned as a potential (fine-tune each committee member)")
+        hint = " (set training.committee to its size to fine-tune each member)" if task == "committee" else ""
+        raise MLPotError(f"model.init_from {path}: a {task} model cannot be fine-tuned as one potential{hint}")
     return config
 
 

@@ -284,7 +284,7 @@ def evaluate_file(
         return f"{path} has no labels to compare with; predictions only"
     table = PotentialTask.table(results, f"errors of the model on {path}")
     calibration = force_calibration(data, predictions, plots_dir / "calibration_forces.png")
-    return table if calibration is None else f"{table}\n{calibration}"
+    return table if calibration is None else f"{table}\n{describe_calibration(calibration)}"
 
 
 def evaluate_structures(model: torch.nn.Module, data: LabelledStructures, batch_size: int = 10):
@@ -311,9 +311,10 @@ def evaluate_structures(model: torch.nn.Module, data: LabelledStructures, batch_
     return stats.result(), predictions
 
 
-def force_calibration(data: LabelledStructures, predictions: List[Dict[str, Any]], plot: Path) -> Optional[str]:
+def force_calibration(data: LabelledStructures, predictions: List[Dict[str, Any]], plot: Path) -> Optional[Dict[str, Any]]:
     """Spearman rank correlation of a committee's per-atom force spread with the actual per-atom
-    force error |F_pred - F_ref|, and a log-log plot of the two; None without a spread or labels."""
+    force error |F_pred - F_ref| (``spearman``, over ``atoms``), and a log-log plot of the two;
+    None without a spread or labels."""
     from mlpot.train import plots
 
     pairs = [
@@ -328,9 +329,13 @@ def force_calibration(data: LabelledStructures, predictions: List[Dict[str, Any]
     rho = spearman(spread, error)
     plot.parent.mkdir(parents=True, exist_ok=True)
     plots.calibration(spread, error, rho, plot)
+    return {"spearman": rho, "atoms": len(spread), "plot": str(plot)}
+
+
+def describe_calibration(calibration: Dict[str, Any]) -> str:
     return (
         f"committee calibration: Spearman rank correlation of the per-atom force spread with the per-atom "
-        f"force error {rho:.3f} over {len(spread)} atoms (plot {plot})"
+        f"force error {calibration['spearman']:.3f} over {calibration['atoms']} atoms (plot {calibration['plot']})"
     )
 
 
