@@ -32,3 +32,16 @@ def test_structures_script_reproduces_the_shipped_files(tmp_path):
     assert result.returncode == 0, result.stderr
     for name in ("cuau-fcc-256.xyz", "ethanol.xyz"):
         assert (copy / name).read_text() == (EXAMPLES / "structures" / name).read_text()
+
+
+def test_scattering_example_runs_every_command(tmp_path):
+    """examples/scattering/run.sh, shortened: MD of crystal and melt, both analyses, phonons."""
+    import os
+
+    out = tmp_path / "out"
+    result = subprocess.run(["bash", str(EXAMPLES / "scattering" / "run.sh")], capture_output=True, text=True, timeout=900,
+                            env={**os.environ, "STEPS": "100", "OUT": str(out)})
+    assert result.returncode == 0, result.stderr
+    for name in ("crystal-analysis/summary.json", "crystal-analysis/vdos.csv", "melt-analysis/sqw.csv",
+                 "melt-analysis/sq.png", "phonons/band.yaml", "phonons/phonopy_params.yaml", "phonons/band_structure.png"):
+        assert (out / name).is_file(), name

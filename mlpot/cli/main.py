@@ -23,6 +23,8 @@ SUBCOMMANDS = {
     "backmap": ("mlpot.cli.backmap", "restore all-atom structures from coarse-grained frames"),
     "lammps": ("mlpot.cli.lammps", "build the LAMMPS plugin pair style"),
     "predict": ("mlpot.cli.predict", "orbital energies and HOMO-LUMO gaps from a Hamiltonian model"),
+    "analyze": ("mlpot.cli.analyze", "g(r), S(Q), VDOS, MSD and S(Q, w) from an MD trajectory"),
+    "phonons": ("mlpot.cli.phonons", "phonon bands, DOS and thermal properties of a crystal (phonopy)"),
 }
 
 
