@@ -40,7 +40,7 @@ def test_scattering_example_runs_every_command(tmp_path):
 
     out = tmp_path / "out"
     result = subprocess.run(["bash", str(EXAMPLES / "scattering" / "run.sh")], capture_output=True, text=True, timeout=900,
-                            env={**os.environ, "STEPS": "100", "OUT": str(out)})
+                            env={**os.environ, "STEPS": "400", "OUT": str(out)})
     assert result.returncode == 0, result.stderr
     for name in ("crystal-analysis/summary.json", "crystal-analysis/vdos.csv", "melt-analysis/sqw.csv",
                  "melt-analysis/sq.png", "phonons/band.yaml", "phonons/phonopy_params.yaml", "phonons/band_structure.png"):

@@ -11,7 +11,8 @@ child process) of
   2. dynasor directly: dynasor.Trajectory(TRAJ, "ase") + compute_static_structure_factors with
      the same q-points + the same spherical binning,
 
-each in its own process, and checks that both give the same S(Q). Results go to results.json.
+each in its own process, and checks that both give the same S(Q). Results go to results.json
+beside this script.
 """
 
 import argparse
@@ -98,7 +99,7 @@ def main() -> None:
     atoms = 4 * args.cells**3
     results = {"atoms": atoms, "frames": args.frames, "q_points": args.q_points, "dynasor_direct": dynasor_run,
                "mlpot_analyze_sq": mlpot_run, "same_S_of_Q": same}
-    Path("results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (Path(__file__).resolve().parent / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 
 

@@ -180,15 +180,17 @@ class Displacements:
             raise MLPotError(f"--msd-fit {start:g} {end:g} ps must lie within 0..{time_ps[-1]:g} ps (the window) and start before it ends")
         inside = (time_ps >= start) & (time_ps <= end)
         if inside.sum() < 4:
-            raise MLPotError(f"--msd-fit {start:g} {end:g} ps holds fewer than 4 time lags; widen it")
+            widen = "widen it" if fit_ps is not None else "give a longer --window"
+            raise MLPotError(f"the MSD fit window {start:g}-{end:g} ps holds fewer than 4 time lags; {widen}")
         coefficient, error, intercept = {}, {}, {}
-        covering = [b for b in self.blocks if len(next(iter(b.values()))) > np.flatnonzero(inside)[-1]]
+        lags = np.flatnonzero(inside)
+        covering = [b for b in self.blocks if len(next(iter(b.values()))) > lags[-1]]  # blocks reaching the fit's end
         method = f"standard error over {len(covering)} blocks" if len(covering) >= 2 else "fit standard error (one block; a lower bound)"
         for s in symbols:
             (slope, offset), covariance = np.polyfit(time_ps[inside], msd[s][inside], 1, cov=True)
             coefficient[s], intercept[s] = slope / 6.0, offset
             if len(covering) >= 2:
-                slopes = [np.polyfit(time_ps[inside], b[s][: len(time_ps)][inside], 1)[0] for b in covering]
+                slopes = [np.polyfit(time_ps[lags], b[s][lags], 1)[0] for b in covering]
                 error[s] = float(np.std(slopes, ddof=1) / np.sqrt(len(slopes)) / 6.0)
             else:
                 error[s] = float(np.sqrt(max(covariance[0, 0], 0.0)) / 6.0)
