@@ -1,14 +1,18 @@
 """Why the non-EMA training loss sits far above the validation loss: loss of every step of one
 epoch continued from a run's checkpoint, at a chosen learning rate.
 
-    python step_probe.py CONFIG.yaml RUN_DIR LR      # e.g. water.yaml runs/water 1e-3
+    python step_probe.py CONFIG.yaml RUN_DIR LR              # e.g. water.yaml runs/water 1e-3
+    python step_probe.py CONFIG.yaml RUN_DIR LR --by-group   # which parameters make the jump
 
 The first step's loss is that of the checkpoint's raw weights; each later one is the loss on
 its batch just after the previous Adam step. Prints the first steps, mean, median and the
-gradient norms (before the clip).
+gradient norms (before the clip). With --by-group the epoch is repeated from the checkpoint
+once with no parameter moving, once with all, and once for each group of parameters moving
+alone (the others put back after every step; Adam's moments still see every gradient).
 """
 
-import sys
+import argparse
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -20,29 +24,70 @@ from mlpot.train.config import load_config
 from mlpot.train.tasks import task_for
 from mlpot.train.trainer import _optimizer
 
-config_path, run, lr = sys.argv[1], sys.argv[2], float(sys.argv[3])
-config = load_config(config_path, [f"output.directory={run}"])
-task = task_for(config)
-data = task.prepare(torch.float64)
-state = torch.load(f"{run}/checkpoint.pt", map_location="cpu", weights_only=False)
-model = mlpot.build_model(read_model_file(f"{run}/final.model")["config"])
-model.load_state_dict(state["model"])  # the raw (non-EMA) weights
-model.train()
-optimizer = _optimizer(model, config.training)
-optimizer.load_state_dict(state["optimizer"])
-for group in optimizer.param_groups:
-    group["lr"] = lr
-weights = task.loss_weights(False)
-torch.manual_seed(0)
-losses, norms = [], []
-for batch in DataLoader(data.train, batch_size=config.training.batch_size, shuffle=True):
-    optimizer.zero_grad()
-    loss = task.loss(task.forward(model, batch, training=True), batch, weights, lambda t: t, 1)
-    loss.backward()
-    norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.training.clip_grad or float("inf"))))
-    optimizer.step()
-    losses.append(loss.item())
-losses, norms = np.array(losses), np.array(norms)
-print(f"lr {lr:g}: first steps {np.round(losses[:8], 2)} (mEh^2)")
-print(f"{len(losses)} steps: mean {losses.mean():.3g}, median {np.median(losses):.3g}, max {losses.max():.3g}")
-print(f"gradient norm: median {np.median(norms):.3g}, max {norms.max():.3g}")
+GROUPS = {  # name -> parameter-name prefixes
+    "embedding": ["backbone.embedding"],
+    "interaction 0": ["backbone.layers.0"],
+    "interaction 1": ["backbone.layers.1"],
+    "on-site block": ["onsite."],
+    "pair radial MLP": ["pair.radial_mlp"],
+    "pair rest": ["pair.harmonic_weight", "pair.receiver_linear", "pair.sender_linear", "pair.product"],
+    "neighbour sum": ["neighbour_sum."],
+    "node readout": ["node_readout."],
+    "edge readout": ["edge_readout."],
+}
+
+
+def probe_epoch(config, data, task, run: str, lr: float, moving: Optional[List[str]]) -> Dict[str, np.ndarray]:
+    """Losses and gradient norms of one epoch from the checkpoint; ``moving``: prefixes that step (None: all)."""
+    state = torch.load(f"{run}/checkpoint.pt", map_location="cpu", weights_only=False)
+    model = mlpot.build_model(read_model_file(f"{run}/best.model")["config"])
+    model.load_state_dict(state["model"])  # the raw (non-EMA) weights
+    model.train()
+    optimizer = _optimizer(model, config.training)
+    optimizer.load_state_dict(state["optimizer"])
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    held = [p for name, p in model.named_parameters() if moving is not None and not any(name.startswith(m) for m in moving)]
+    weights = task.loss_weights(False)
+    torch.manual_seed(0)
+    losses, norms = [], []
+    for batch in DataLoader(data.train, batch_size=config.training.batch_size, shuffle=True):
+        optimizer.zero_grad()
+        loss = task.loss(task.forward(model, batch, training=True), batch, weights, lambda t: t, 1)
+        loss.backward()
+        norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.training.clip_grad or float("inf"))))
+        saved = [p.detach().clone() for p in held]
+        optimizer.step()
+        with torch.no_grad():
+            for p, value in zip(held, saved):
+                p.copy_(value)
+        losses.append(loss.item())
+    return {"loss": np.array(losses), "norm": np.array(norms)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("config")
+    parser.add_argument("run")
+    parser.add_argument("lr", type=float)
+    parser.add_argument("--by-group", action="store_true")
+    args = parser.parse_args()
+    config = load_config(args.config, [f"output.directory={args.run}"])
+    task = task_for(config)
+    data = task.prepare(torch.float64)
+    if not args.by_group:
+        result = probe_epoch(config, data, task, args.run, args.lr, None)
+        losses, norms = result["loss"], result["norm"]
+        print(f"lr {args.lr:g}: first steps {np.round(losses[:8], 2)} (mEh^2)")
+        print(f"{len(losses)} steps: mean {losses.mean():.3g}, median {np.median(losses):.3g}, max {losses.max():.3g}")
+        print(f"gradient norm: median {np.median(norms):.3g}, max {norms.max():.3g}")
+        return
+    print(f"lr {args.lr:g}, one epoch from {args.run}/checkpoint.pt; training loss in mEh^2 after each step")
+    print(f"{'moving':>16} {'median':>9} {'mean':>9} {'max':>9}")
+    for name, moving in [("nothing", []), ("everything", None)] + list(GROUPS.items()):
+        losses = probe_epoch(config, data, task, args.run, args.lr, moving)["loss"]
+        print(f"{name:>16} {np.median(losses):9.3g} {losses.mean():9.3g} {losses.max():9.3g}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
