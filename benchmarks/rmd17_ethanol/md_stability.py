@@ -3,8 +3,10 @@
     python md_stability.py MODEL STRUCTURE OUT_DIR [--temperature 500] [--time-ps 100]
 
 Starts from frame --index of STRUCTURE (an rMD17 test frame: a 500 K DFT geometry) with
-Maxwell-Boltzmann velocities scaled to exactly --temperature (no drift, no spin), runs NVE with velocity Verlet
-in float64 through `mlpot md`'s driver, and writes OUT_DIR/md.xyz, md.csv and stability.json.
+Maxwell-Boltzmann velocities (no drift, no spin), equilibrates for --equilibrate-ps with a
+Langevin thermostat at --temperature, then runs NVE with velocity Verlet for --time-ps, in
+float64 through `mlpot md`'s driver, and writes OUT_DIR/md.xyz, md.csv and stability.json (of
+the NVE part; the bonds are watched from the start of the NVE part).
 
 A bond is a pair closer than 1.2 times the sum of ASE's natural cutoffs (covalent radii) in the
 starting geometry. The run
@@ -24,7 +26,7 @@ from ase.neighborlist import natural_cutoffs, neighbor_list
 
 from mlpot.calculators import MLPotCalculator
 from mlpot.data.dataset import read_structure
-from mlpot.md.driver import MDSettings, describe, initial_velocities, run_md
+from mlpot.md.driver import MDSettings, describe, run_md
 
 BOND_FACTOR = 1.2  # rMD17 geometries are 500 K snapshots: bonds may start stretched
 CLOSE_CONTACT = 0.75  # Å: a non-bonded pair this close means the molecule has collapsed
@@ -75,6 +77,7 @@ def main() -> None:
     parser.add_argument("--index", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=500.0)
     parser.add_argument("--time-ps", type=float, default=100.0)
+    parser.add_argument("--equilibrate-ps", type=float, default=5.0, help="Langevin at --temperature before NVE")
     parser.add_argument("--timestep", type=float, default=0.5, help="fs")
     parser.add_argument("--interval", type=int, default=20, help="steps between written frames")
     parser.add_argument("--max-deviation", type=float, default=0.5, help="Å")
@@ -84,16 +87,11 @@ def main() -> None:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     atoms = read_structure(args.structure, args.index)
     atoms.calc = MLPotCalculator(args.model, dtype="float64")
-    settings = MDSettings(
-        ensemble="nve",
-        temperature=args.temperature,
-        timestep=args.timestep,
-        steps=round(args.time_ps * 1000.0 / args.timestep),
-        interval=args.interval,
-        seed=args.seed,
-    )
-    initial_velocities(atoms, settings)  # Maxwell-Boltzmann, no drift or spin; then exactly T (3N dof)
-    atoms.set_momenta(atoms.get_momenta() * np.sqrt(args.temperature / atoms.get_temperature()))
+    common = dict(temperature=args.temperature, timestep=args.timestep, interval=args.interval, seed=args.seed)
+    if args.equilibrate_ps > 0:
+        equilibration = MDSettings(ensemble="nvt", steps=round(args.equilibrate_ps * 1000.0 / args.timestep), **common)
+        run_md(atoms, equilibration, progress=False)
+    settings = MDSettings(ensemble="nve", steps=round(args.time_ps * 1000.0 / args.timestep), **common)  # keeps the momenta
     summary = run_md(atoms, settings, args.out_dir / "md.xyz", args.out_dir / "md.csv", progress=False)
     print(describe(summary, settings))
 
@@ -103,7 +101,8 @@ def main() -> None:
         "model": str(args.model),
         "structure": f"{args.structure}@{args.index}",
         "atoms": len(atoms),
-        "temperature_start_K": args.temperature,
+        "temperature_K": args.temperature,
+        "equilibration_ps": args.equilibrate_ps,
         "temperature_mean_K": float(log["temperature_K"].mean()),
         "timestep_fs": args.timestep,
         "steps_done": summary.steps_done,
