@@ -75,7 +75,7 @@ def mlpot_model(args, avg_num_neighbors):
 
     model = mlpot.build_model({
         "elements": ELEMENTS, "r_max": R_MAX, "num_bessel": 8, "num_polynomial_cutoff": 5, "max_ell": 3,
-        "hidden_irreps": f"{args.channels}x0e+{args.channels}x1o", "correlation": 3, "num_interactions": 2,
+        "hidden_irreps": args.hidden or f"{args.channels}x0e+{args.channels}x1o", "correlation": 3, "num_interactions": 2,
         "radial_mlp": [64, 64, 64], "readout_mlp": 16, "avg_num_neighbors": avg_num_neighbors, "dtype": args.dtype,
     }).to(args.device)
     fused = set_kernels(model, args.kernel, args.device)
@@ -200,6 +200,7 @@ def main():
     parser.add_argument("--system", choices=list(SYSTEMS), default="ethanol")
     parser.add_argument("--batch", type=int, default=5, help="ethanol frames per training step")
     parser.add_argument("--channels", type=int, default=64)
+    parser.add_argument("--hidden", help="mlpot only: hidden irreps instead of CHANNELSx0e+CHANNELSx1o")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--kernel", default="auto", choices=["auto", "fused", "reference"])
@@ -216,7 +217,7 @@ def main():
     median = statistics.median(times)
     result = {
         "package": args.package, "what": args.what, "system": args.system if args.what != "train" else f"ethanol x{args.batch}",
-        "channels": args.channels, "dtype": args.dtype, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "channels": args.channels, "hidden": args.hidden, "dtype": args.dtype, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "torch": torch.__version__, **info, "median_ms": median * 1e3, "min_ms": min(times) * 1e3, "times_ms": [t * 1e3 for t in times],
         "peak_device_gb": torch.cuda.max_memory_allocated(device) / 1e9 if device.type == "cuda" else None,
     }
