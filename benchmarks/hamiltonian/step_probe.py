@@ -3,6 +3,7 @@ epoch continued from a run's checkpoint, at a chosen learning rate.
 
     python step_probe.py CONFIG.yaml RUN_DIR LR              # e.g. water.yaml runs/water 1e-3
     python step_probe.py CONFIG.yaml RUN_DIR LR --by-group   # which parameters make the jump
+    python step_probe.py CONFIG.yaml RUN_DIR LR --set training.batch_size=25   # another batch
 
 The first step's loss is that of the checkpoint's raw weights; each later one is the loss on
 its batch just after the previous Adam step. Prints the first steps, mean, median and the
@@ -71,8 +72,9 @@ def main() -> None:
     parser.add_argument("run")
     parser.add_argument("lr", type=float)
     parser.add_argument("--by-group", action="store_true")
+    parser.add_argument("--set", action="append", default=[], help="section.key=value, as for mlpot train")
     args = parser.parse_args()
-    config = load_config(args.config, [f"output.directory={args.run}"])
+    config = load_config(args.config, [f"output.directory={args.run}", *args.set])
     task = task_for(config)
     data = task.prepare(torch.float64)
     if not args.by_group:
