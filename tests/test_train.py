@@ -19,6 +19,7 @@ from mlpot import MLPotError
 from mlpot.calculators import MLPotCalculator
 from mlpot.train.config import apply_overrides, parse_config
 from mlpot.train.tasks import task_for
+from mlpot.train.trainer import _optimizer
 
 
 def mlpot_cli(*args, cwd=None, env=None):
@@ -37,6 +38,8 @@ def final_weights(directory):
         ({"training": {"batch_size": "four"}}, r"'training.batch_size' must be an integer, got 'four'"),
         ({"training": {"lr": -1.0}}, r"'training.lr' must be positive"),
         ({"training": {"scheduler": "step"}}, r"'training.scheduler' must be one of 'plateau', 'cosine', 'none'"),
+        ({"training": {"betas": [0.9]}}, r"'training.betas' must be two numbers in \[0, 1\)"),
+        ({"training": {"betas": [0.9, 1.0]}}, r"'training.betas' must be two numbers in \[0, 1\)"),
         ({"data": {"train": "missing.xyz"}}, r"'data.train': file .*missing.xyz does not exist"),
         ({"data": {"keys": {"enrgy": "E"}}}, r"unknown key 'data.keys.enrgy'; did you mean 'energy'\?"),
         ({"training": {"loss": {"kl": 1.0}}}, r"'training.loss' is not used by the potential task"),
@@ -50,6 +53,15 @@ def test_config_errors_name_the_key(emt_files, tmp_path, change, message):
         raw.setdefault(section, {}).update(values)
     with pytest.raises(MLPotError, match=message):
         task_for(parse_config(raw, base_dir=tmp_path))
+
+
+def test_optimizer_takes_the_configured_betas(emt_files, tmp_path):
+    raw = tiny_config(*emt_files, tmp_path / "run")
+    raw["training"].update(betas=[0.8, 0.95], amsgrad=False)
+    training = parse_config(raw, base_dir=tmp_path).training
+    optimizer = _optimizer(torch.nn.Linear(2, 1), training)
+    assert optimizer.param_groups[0]["betas"] == (0.8, 0.95)
+    assert optimizer.param_groups[0]["amsgrad"] is False
 
 
 def test_model_key_typo_is_caught_before_reading_data(emt_files, tmp_path, write_config):

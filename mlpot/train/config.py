@@ -53,6 +53,7 @@ class TrainingSection:
     warmup_epochs: float = 0.0  # lr rises linearly from lr / 100 to lr over this many epochs (per step)
     weight_decay: float = 5e-7
     amsgrad: bool = True
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])  # Adam's moment decays (beta1, beta2)
     scheduler: Literal["plateau", "cosine", "none"] = "plateau"
     lr_factor: float = 0.8  # plateau: multiply lr by this ...
     scheduler_patience: int = 50  # ... after this many epochs without improvement
@@ -92,6 +93,8 @@ class TrainingSection:
             raise MLPotError(f"'{where}.committee' must be at least 1, got {self.committee}")
         if self.warmup_epochs < 0:
             raise MLPotError(f"'{where}.warmup_epochs' must not be negative, got {self.warmup_epochs}")
+        if len(self.betas) != 2 or not all(0.0 <= beta < 1.0 for beta in self.betas):
+            raise MLPotError(f"'{where}.betas' must be two numbers in [0, 1) (beta1, beta2), got {self.betas}")
         if not 0.0 < self.lr_factor < 1.0:
             raise MLPotError(f"'{where}.lr_factor' must be between 0 and 1, got {self.lr_factor}")
 

@@ -385,7 +385,9 @@ def _local_batch_size(global_batch: int, world_size: int) -> int:
 def _optimizer(model: torch.nn.Module, training) -> torch.optim.Optimizer:
     kind = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[training.optimizer]
     trainable = [p for p in model.parameters() if p.requires_grad]  # frozen layers stay out
-    return kind(trainable, lr=training.lr, weight_decay=training.weight_decay, amsgrad=training.amsgrad)
+    return kind(
+        trainable, lr=training.lr, betas=tuple(training.betas), weight_decay=training.weight_decay, amsgrad=training.amsgrad
+    )
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, training):
