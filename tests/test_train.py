@@ -96,6 +96,11 @@ def test_train_then_eval_end_to_end(emt_files, tmp_path, write_config):
     assert model_config["atomic_energies"]["Cu"] == pytest.approx(3.51, abs=1e-6)
     log = (output / "log.csv").read_text().splitlines()
     assert len(log) == 5 and log[0].startswith("epoch,stage,lr,train_loss,valid_loss")
+    # The last checkpoint keeps the raw weights (best.model holds EMA weights): evaluating the
+    # test set must not leave best.model's weights in it.
+    checkpoint = torch.load(output / "checkpoint.pt", weights_only=False)
+    best_weights = mlpot.load_model(output / "best.model").state_dict()
+    assert any(not torch.equal(checkpoint["model"][name], best_weights[name]) for name in checkpoint["ema"]["shadow"])
     # Both models load and drive the calculator.
     atoms = read(emt_files[1], index=0)
     atoms.calc = MLPotCalculator(output / "best.model")

@@ -361,12 +361,14 @@ class Trainer:
     def _finish(self, data) -> Path:
         self._save_model("final.model")
         if data.test:
+            raw = {name: tensor.clone() for name, tensor in self.model.state_dict().items()}
             best = self.output / "best.model"
             if best.is_file():
                 from mlpot.models.io import read_model_file
 
                 self.model.load_state_dict(read_model_file(best)["state_dict"])
             _, results = self._evaluate(self._eval_loader(data.test))
+            self.model.load_state_dict(raw)  # the last checkpoint holds the raw weights, like every other one
             self._log(self.task.table(results, f"test errors of best.model (epoch {self.state['best_epoch']}, {len(data.test)} frames)"))
             if self.group.is_main:
                 (self.output / "test_metrics.json").write_text(json.dumps(results, indent=2))
