@@ -2,14 +2,18 @@
 
 water: the PBE/def2-SVP equilibrium geometry (ASE BFGS on PySCF forces, fmax 1e-3 eV/Å), then
 1000 copies with every Cartesian coordinate displaced by N(0, 0.05 Å), seed 0; the first 500 are
-water_train.xyz, the other 500 water_test.xyz (PhiSNet's 500/500 split).
+water_train.xyz, the other 500 water_test.xyz (PhiSNet's 500/500 split). With --water-extra N
+only water_extra.xyz is written: N more copies drawn the same way with seed 1 (more training
+data for the learning curve in data size; none of them is a test geometry).
 ethanol: the first 500 coordinates of rMD17's rmd17_ethanol_train_01.npz (../shared/data beside
 the repository); 0-449 are ethanol_train.xyz (400 train + 50 validation), 450-499 ethanol_test.xyz.
 
-    python benchmarks/hamiltonian/make_structures.py
+    python benchmarks/hamiltonian/make_structures.py [--water-extra 2000]
 """
 
+import argparse
 from pathlib import Path
+from typing import List
 
 import numpy as np
 from ase import Atoms
@@ -41,17 +45,29 @@ class PySCFForces(Calculator):
         self.results = {"energy": energy * Hartree, "forces": -gradient * Hartree / Bohr}
 
 
-def water() -> None:
+def water_equilibrium() -> Atoms:
     atoms = molecule("H2O")
     atoms.calc = PySCFForces()
     BFGS(atoms, logfile=None).run(fmax=1e-3)
-    equilibrium = atoms.positions.copy()
     distances = atoms.get_distance(0, 1), atoms.get_angle(1, 0, 2)
     print(f"water PBE/def2-SVP equilibrium: r(OH) = {distances[0]:.4f} Å, angle HOH = {distances[1]:.2f}°")
-    rng = np.random.default_rng(0)
-    frames = [Atoms(atoms.numbers, equilibrium + rng.normal(0.0, 0.05, equilibrium.shape)) for _ in range(1000)]
+    return Atoms(atoms.numbers, atoms.positions)
+
+
+def displaced(equilibrium: Atoms, count: int, seed: int) -> List[Atoms]:
+    rng = np.random.default_rng(seed)
+    shape = equilibrium.positions.shape
+    return [Atoms(equilibrium.numbers, equilibrium.positions + rng.normal(0.0, 0.05, shape)) for _ in range(count)]
+
+
+def water() -> None:
+    frames = displaced(water_equilibrium(), 1000, seed=0)
     write(HERE / "structures" / "water_train.xyz", frames[:500])
     write(HERE / "structures" / "water_test.xyz", frames[500:])
+
+
+def water_extra(count: int) -> None:
+    write(HERE / "structures" / "water_extra.xyz", displaced(water_equilibrium(), count, seed=1))
 
 
 def ethanol() -> None:
@@ -62,6 +78,12 @@ def ethanol() -> None:
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--water-extra", type=int, metavar="N", help="only write N more water geometries")
+    args = parser.parse_args()
     (HERE / "structures").mkdir(exist_ok=True)
-    water()
-    ethanol()
+    if args.water_extra:
+        water_extra(args.water_extra)
+    else:
+        water()
+        ethanol()
