@@ -5,7 +5,8 @@ epoch continued from a run's checkpoint, at a chosen learning rate.
     python step_probe.py CONFIG.yaml RUN_DIR LR --by-group   # which parameters make the jump
     python step_probe.py CONFIG.yaml RUN_DIR LR --set training.batch_size=25   # another batch
 
-The first step's loss is that of the checkpoint's raw weights; each later one is the loss on
+First the training-set loss of the checkpoint's raw and EMA weights. The first step's loss is
+that of the checkpoint's raw weights; each later one is the loss on
 its batch just after the previous Adam step. Prints the first steps, mean, median and the
 gradient norms (before the clip). With --by-group the epoch is repeated from the checkpoint
 once with no parameter moving, once with all, and once for each group of parameters moving
@@ -36,6 +37,23 @@ GROUPS = {  # name -> parameter-name prefixes
     "node readout": ["node_readout."],
     "edge readout": ["edge_readout."],
 }
+
+
+def raw_and_ema_loss(config, data, task, run: str) -> Dict[str, float]:
+    """Training-set loss (mEh^2) of the checkpoint's raw weights and of its EMA weights."""
+    state = torch.load(f"{run}/checkpoint.pt", map_location="cpu", weights_only=False)
+    model = mlpot.build_model(read_model_file(f"{run}/best.model")["config"])
+    weights = task.loss_weights(False)
+    result = {}
+    for name, values in (("raw", state["model"]), ("EMA", state["ema"]["shadow"])):
+        model.load_state_dict(values, strict=False)  # the shadow holds parameters only
+        with torch.no_grad():
+            losses = [
+                task.loss(task.forward(model, batch, training=False), batch, weights, lambda t: t, 1).item()
+                for batch in DataLoader(data.train, batch_size=50)
+            ]
+        result[name] = float(np.mean(losses))
+    return result
 
 
 def probe_epoch(config, data, task, run: str, lr: float, moving: Optional[List[str]]) -> Dict[str, np.ndarray]:
@@ -78,6 +96,8 @@ def main() -> None:
     task = task_for(config)
     data = task.prepare(torch.float64)
     if not args.by_group:
+        before = raw_and_ema_loss(config, data, task, args.run)
+        print(f"training-set loss of the checkpoint: raw weights {before['raw']:.3g}, EMA weights {before['EMA']:.3g} (mEh^2)")
         result = probe_epoch(config, data, task, args.run, args.lr, None)
         losses, norms = result["loss"], result["norm"]
         print(f"lr {args.lr:g}: first steps {np.round(losses[:8], 2)} (mEh^2)")

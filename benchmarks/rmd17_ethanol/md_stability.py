@@ -10,8 +10,8 @@ the NVE part; the bonds are watched from the start of the NVE part).
 
 A bond is a pair closer than 1.2 times the sum of ASE's natural cutoffs (covalent radii) in the
 starting geometry. The run counts as stable when no bond ever stretches or shrinks by more than
---max-deviation Å from its starting length (0.5 Å: the criterion of Fu et al., "Forces are not enough", TMLR 2023) and no
-atom pair that was not bonded comes closer than 0.75 Å. The energy drift is the slope of a
+--max-deviation Å from its starting length (0.5 Å: the criterion of Fu et al., "Forces are not
+enough", TMLR 2023) and no atom pair that was not bonded comes closer than 0.75 Å. The energy drift is the slope of a
 linear fit of the total energy (meV/atom/ps); the fluctuation the RMS about it.
 """
 
