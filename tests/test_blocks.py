@@ -1,10 +1,14 @@
 """Every equivariant block through the same symmetry checker, in float32 and float64."""
 
+import ast
+from pathlib import Path
+
 import pytest
 import torch
 from e3nn import o3
 from symmetry import assert_block_equivariant, random_o3, rotate_features
 
+import mlpot
 from mlpot.config import default_dtype
 from mlpot.models.backbone import Backbone, InteractionLayer
 from mlpot.nn import (
@@ -173,3 +177,16 @@ def test_e3nn_l1_convention_is_cartesian():
     unit = torch.eye(3, dtype=torch.float64)
     sh = o3.spherical_harmonics(1, unit, normalize=True, normalization="component")
     torch.testing.assert_close(sh, 3**0.5 * unit)
+
+
+def test_generic_blocks_import_no_task_package():
+    """mlpot.nn is shared by every task, so it may lean on the kernels and errors only: a task
+    convention (an AO order, a loss) comes in as an argument, never as an import."""
+    allowed = ("mlpot.nn", "mlpot.kernels", "mlpot.errors")
+    offenders = []
+    for path in sorted((Path(mlpot.__file__).parent / "nn").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            offenders += [f"{path.name}: {name}" for name in names if name.startswith("mlpot") and not name.startswith(allowed)]
+    assert offenders == []

@@ -14,7 +14,7 @@ from mlpot.config import default_dtype
 from mlpot.data.graph import atoms_to_graph, graph_to_inputs
 from mlpot.nn.orbital import OrbitalBlockReadout
 from mlpot.nn.tensor_product import ChannelTensorProduct, ParityIrreps, parity_wigner_d
-from mlpot.qm.ao_order import ao_wigner_d
+from mlpot.qm.ao_order import ao_wigner_d, pyscf_from_e3nn
 from mlpot.qm.inference import predict_matrices
 from mlpot.qm.layout import OrbitalLayout
 
@@ -121,7 +121,9 @@ def test_orbital_block_readout_rotates_like_ao_blocks():
     layout = OrbitalLayout.from_symbols(SHELLS)
     irreps = ParityIrreps(channels=3, lmax=4)
     with default_dtype("float64"):
-        readout = OrbitalBlockReadout([(SHELLS["O"], SHELLS["H"]), (SHELLS["H"], SHELLS["H"])], irreps, layout.max_orbitals)
+        readout = OrbitalBlockReadout(
+            [(SHELLS["O"], SHELLS["H"]), (SHELLS["H"], SHELLS["H"])], irreps, layout.max_orbitals, pyscf_from_e3nn
+        )
     features = torch.randn(5, irreps.dim, 3, dtype=torch.float64)
     types = torch.tensor([0, 1, 0, 0, 1])
     blocks = readout(features, types)

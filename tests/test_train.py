@@ -19,7 +19,7 @@ from mlpot import MLPotError
 from mlpot.calculators import MLPotCalculator
 from mlpot.train.config import apply_overrides, parse_config
 from mlpot.train.tasks import task_for
-from mlpot.train.trainer import _optimizer
+from mlpot.train.trainer import build_optimizer
 
 
 def mlpot_cli(*args, cwd=None, env=None):
@@ -59,7 +59,7 @@ def test_optimizer_takes_the_configured_betas(emt_files, tmp_path):
     raw = tiny_config(*emt_files, tmp_path / "run")
     raw["training"].update(betas=[0.8, 0.95], amsgrad=False)
     training = parse_config(raw, base_dir=tmp_path).training
-    optimizer = _optimizer(torch.nn.Linear(2, 1), training)
+    optimizer = build_optimizer(torch.nn.Linear(2, 1), training)
     assert optimizer.param_groups[0]["betas"] == (0.8, 0.95)
     assert optimizer.param_groups[0]["amsgrad"] is False
 

@@ -24,7 +24,7 @@ import mlpot
 from mlpot.models.io import read_model_file
 from mlpot.train.config import load_config
 from mlpot.train.tasks import task_for
-from mlpot.train.trainer import _optimizer
+from mlpot.train.trainer import build_optimizer
 
 GROUPS = {  # name -> parameter-name prefixes
     "embedding": ["backbone.embedding"],
@@ -62,7 +62,7 @@ def probe_epoch(config, data, task, run: str, lr: float, moving: Optional[List[s
     model = mlpot.build_model(read_model_file(f"{run}/best.model")["config"])
     model.load_state_dict(state["model"])  # the raw (non-EMA) weights
     model.train()
-    optimizer = _optimizer(model, config.training)
+    optimizer = build_optimizer(model, config.training)
     optimizer.load_state_dict(state["optimizer"])
     for group in optimizer.param_groups:
         group["lr"] = lr

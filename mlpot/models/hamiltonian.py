@@ -32,6 +32,7 @@ from mlpot.nn.orbital import OrbitalBlockReadout
 from mlpot.nn.pair import OnsiteFeatures, PairFeatures
 from mlpot.nn.scatter import scatter_sum
 from mlpot.nn.tensor_product import ParityLinear
+from mlpot.qm.ao_order import pyscf_from_e3nn
 from mlpot.qm.layout import OrbitalLayout
 
 
@@ -162,9 +163,12 @@ class HamiltonianModel(nn.Module):
         shells = [config.shells[symbol] for symbol in config.elements]
         node_types = [(s, s) for s in shells]
         edge_types = [(receiver, sender) for receiver in shells for sender in shells]  # type = z_i * n + z_j
-        self.node_readout = OrbitalBlockReadout(node_types, self.onsite.irreps_out, size)
-        self.edge_readout = OrbitalBlockReadout(edge_types, self.pair.irreps_out, size)
-        self.overlap_readout = OrbitalBlockReadout(edge_types, self.pair.irreps_out, size) if config.overlap else None
+        # Blocks come out in PySCF's AO order, the order of the reference matrices.
+        self.node_readout = OrbitalBlockReadout(node_types, self.onsite.irreps_out, size, pyscf_from_e3nn)
+        self.edge_readout = OrbitalBlockReadout(edge_types, self.pair.irreps_out, size, pyscf_from_e3nn)
+        self.overlap_readout = (
+            OrbitalBlockReadout(edge_types, self.pair.irreps_out, size, pyscf_from_e3nn) if config.overlap else None
+        )
         self.register_buffer("species_index", species_table(numbers))
         self.register_buffer("atomic_numbers", torch.tensor(numbers, dtype=torch.long))
         self.register_buffer("orbital_mask", torch.tensor(self.layout.mask(numbers)))

@@ -5,21 +5,28 @@ A block between the shells of atom A (rows) and atom B (columns) is, shell pair 
     B[(a, m_a), (b, m_b)] = sum_{L = |l_a - l_b|}^{l_a + l_b} sum_M CG(l_a m_a, l_b m_b | L M) c_{ab}^L[M]
 
 with c_{ab}^L a channel of the L-irrep features of parity (-1)^(l_a + l_b) (Wigner-3j
-coefficients, turned into PySCF's AO order by :func:`mlpot.qm.ao_order.pyscf_from_e3nn`). Each
+coefficients in e3nn's component order, turned into the caller's AO order by ``shell_basis(l)``,
+e.g. :func:`mlpot.qm.ao_order.pyscf_from_e3nn` for PySCF's). Each
 block type (an element for diagonal blocks, an ordered element pair for edge blocks) has its own
 linear map from the features to its channels c_{ab}^L; the Clebsch-Gordan expansion of all shell
 pairs of a type is one fixed [F, O*O] matrix, so a type costs two matmuls.
 """
 
 import math
-from typing import List, Sequence, Tuple
+from typing import Callable, List, Sequence, Tuple
 
 import torch
 from e3nn import o3
 from torch import nn
 
 from mlpot.nn.tensor_product import ParityIrreps
-from mlpot.qm.ao_order import pyscf_from_e3nn
+
+ShellBasis = Callable[[int], torch.Tensor]  # l -> U_l [2l+1, 2l+1]: the AO order's components from e3nn's
+
+
+def e3nn_order(l: int) -> torch.Tensor:
+    """The identity basis change: blocks in e3nn's own component order."""
+    return torch.eye(2 * l + 1, dtype=torch.float64)
 
 
 class TypeBlockReadout(nn.Module):
@@ -27,7 +34,9 @@ class TypeBlockReadout(nn.Module):
 
     groups: List[Tuple[int, int, int]]
 
-    def __init__(self, rows: Sequence[int], cols: Sequence[int], irreps_in: ParityIrreps, size: int) -> None:
+    def __init__(
+        self, rows: Sequence[int], cols: Sequence[int], irreps_in: ParityIrreps, size: int, shell_basis: ShellBasis = e3nn_order
+    ) -> None:
         super().__init__()
         row_offsets = [sum(2 * l + 1 for l in rows[:a]) for a in range(len(rows))]
         col_offsets = [sum(2 * l + 1 for l in cols[:b]) for b in range(len(cols))]
@@ -48,7 +57,7 @@ class TypeBlockReadout(nn.Module):
             for k, (a, b) in enumerate(pairs):
                 la, lb = rows[a], cols[b]
                 cg = o3.wigner_3j(la, lb, big_l, dtype=torch.float64) * math.sqrt((2 * la + 1) * (2 * lb + 1))
-                cg = torch.einsum("ij,kl,jlm->mik", pyscf_from_e3nn(la), pyscf_from_e3nn(lb), cg)  # [M, m_a, m_b]
+                cg = torch.einsum("ij,kl,jlm->mik", shell_basis(la), shell_basis(lb), cg)  # [M, m_a, m_b]
                 ra, cb = row_offsets[a], col_offsets[b]
                 rows_of_group[:, k, ra : ra + 2 * la + 1, cb : cb + 2 * lb + 1] = cg
             expansion_rows.append(rows_of_group.reshape(-1, size * size))
@@ -72,14 +81,23 @@ class TypeBlockReadout(nn.Module):
 class OrbitalBlockReadout(nn.Module):
     """Features [n, 2 (L+1)^2, C] and block types [n] -> blocks [n, O, O], one readout per type.
 
-    ``block_types[t] = (row shells, column shells)``, each a list of l in AO order.
+    ``block_types[t] = (row shells, column shells)``, each a list of l in AO order; ``shell_basis``
+    maps e3nn's components of a shell to that AO order (default: e3nn's order itself).
     """
 
-    def __init__(self, block_types: Sequence[Tuple[Sequence[int], Sequence[int]]], irreps_in: ParityIrreps, size: int) -> None:
+    def __init__(
+        self,
+        block_types: Sequence[Tuple[Sequence[int], Sequence[int]]],
+        irreps_in: ParityIrreps,
+        size: int,
+        shell_basis: ShellBasis = e3nn_order,
+    ) -> None:
         super().__init__()
         self.size = size
         self.num_types = len(block_types)
-        self.readouts = nn.ModuleList([TypeBlockReadout(rows, cols, irreps_in, size) for rows, cols in block_types])
+        self.readouts = nn.ModuleList(
+            [TypeBlockReadout(rows, cols, irreps_in, size, shell_basis) for rows, cols in block_types]
+        )
 
     def forward(self, x: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]

@@ -118,7 +118,7 @@ class Trainer:
             (self.output / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
         self.metadata = {"training_data": data.summary, "task": self.task.name}
         training = self.config.training
-        self.optimizer = _optimizer(model, training)
+        self.optimizer = build_optimizer(model, training)
         self.scheduler = _scheduler(self.optimizer, training)
         self.ema = ExponentialMovingAverage(model, training.ema_decay) if training.ema_decay else None
         self.state: Dict[str, Any] = {
@@ -384,7 +384,8 @@ def _local_batch_size(global_batch: int, world_size: int) -> int:
     return global_batch // world_size
 
 
-def _optimizer(model: torch.nn.Module, training) -> torch.optim.Optimizer:
+def build_optimizer(model: torch.nn.Module, training) -> torch.optim.Optimizer:
+    """The optimizer ``training`` (a TrainingConfig) names, over the model's trainable parameters."""
     kind = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[training.optimizer]
     trainable = [p for p in model.parameters() if p.requires_grad]  # frozen layers stay out
     return kind(
