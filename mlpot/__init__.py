@@ -21,9 +21,30 @@ _CHECKOUT = _Path(__file__).resolve().parent.parent
 if not (_Path(__file__).parent / "calculators").is_dir() and (_CHECKOUT / "calculators" / "__init__.py").is_file():
     __path__.append(str(_CHECKOUT))
 
-from mlpot.data.graph import AtomicGraph, atoms_to_graph
 from mlpot.errors import MLPotError
-from mlpot.models import build_model
-from mlpot.models.io import load_model, save_model
+
+# The rest of the API loads torch and torch-geometric (seconds), so it is imported on first use:
+# `import mlpot` (and through it `mlpot --help`) stays instant.
+_LAZY = {
+    "AtomicGraph": "mlpot.data.graph",
+    "atoms_to_graph": "mlpot.data.graph",
+    "build_model": "mlpot.models",
+    "load_model": "mlpot.models.io",
+    "save_model": "mlpot.models.io",
+}
 
 __all__ = ["AtomicGraph", "MLPotError", "__version__", "atoms_to_graph", "build_model", "load_model", "save_model"]
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'mlpot' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -236,3 +236,27 @@ def test_demo_config_is_valid_and_its_data_ships():
     config = load_config(demo_config_path())
     assert os.path.isfile(config.data.train) and os.path.isfile(config.data.test)
     assert config.training.max_time_minutes <= 4
+
+
+# ----------------------------------------------------------------------------- command line
+CLI_PROBE = """import sys
+from mlpot.cli.main import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print("torch loaded:", "torch" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("argv,stream,expected", [(["--help"], "stdout", "phonons"), (["trian"], "stderr", "invalid choice: 'trian'")])
+def test_help_and_mistyped_commands_answer_without_loading_torch(argv, stream, expected):
+    """torch and torch-geometric take seconds to import; `mlpot --help` and a typo need neither."""
+    result = subprocess.run([sys.executable, "-c", CLI_PROBE, *argv], capture_output=True, text=True)
+    assert expected in getattr(result, stream)
+    assert result.stdout.splitlines()[-1] == "torch loaded: False"
+
+
+def test_a_commands_help_shows_its_arguments():
+    result = mlpot_cli("train", "--help")
+    assert result.returncode == 0 and "--set" in result.stdout

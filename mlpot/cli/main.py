@@ -2,12 +2,15 @@
 
 Each subcommand module provides ``add_arguments(parser)`` and ``run(args) -> int``. A user
 mistake (:class:`MLPotError`) prints one line and exits 2; ``--debug`` shows the traceback.
+
+Only the module of the command being run is imported: the modules pull in torch and
+torch-geometric (seconds), which ``mlpot --help``, ``--version`` and a mistyped command never need.
 """
 
 import argparse
 import importlib
 import sys
-from typing import List, Optional
+from typing import Collection, List, Optional
 
 from mlpot.allocator import keep_freed_memory
 from mlpot.errors import MLPotError
@@ -28,19 +31,30 @@ SUBCOMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(load: Collection[str] = tuple(SUBCOMMANDS)) -> argparse.ArgumentParser:
+    """The ``mlpot`` parser, with the arguments of the commands in ``load`` (default: all); the
+    others are listed with their help line only."""
     parser = argparse.ArgumentParser(prog="mlpot", description="E(3)-equivariant machine-learning models for atoms")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of errors")
     parser.add_argument("--version", action="version", version=f"mlpot {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     for name, (module_name, help_text) in SUBCOMMANDS.items():
-        module = importlib.import_module(module_name)
-        sub = commands.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
-        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        module.add_arguments(sub)
-        sub.set_defaults(run=module.run)
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        if name in load:
+            module = importlib.import_module(module_name)
+            sub.description = (module.__doc__ or help_text).strip()
+            sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+            module.add_arguments(sub)
+            sub.set_defaults(run=module.run)
     return parser
+
+
+def _command(argv: List[str]) -> Optional[str]:
+    """The subcommand named in argv: its first word that is not an option (the top-level
+    options take no values), if that is a known command."""
+    words = [word for word in argv if not word.startswith("-")]
+    return words[0] if words and words[0] in SUBCOMMANDS else None
 
 
 def _version() -> str:
@@ -50,7 +64,9 @@ def _version() -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = _command(argv)
+    parser = build_parser([command] if command else [])
     args = parser.parse_args(argv)
     keep_freed_memory()
     try:
