@@ -157,6 +157,21 @@ def test_bad_training_data_is_one_clear_error(emt_files, tmp_path, write_config,
     assert result.stderr.count("\n") == 1
 
 
+def test_a_diverging_run_stops_with_advice_and_keeps_finite_weights(emt_files, tmp_path, write_config):
+    """An absurd learning rate sends the loss to inf/NaN: the run stops at that step with a
+    one-line error instead of training on NaN weights, and saves none of them."""
+    output = tmp_path / "run"
+    raw = tiny_config(*emt_files, output, lr=1e30, warmup_epochs=0, max_epochs=5)
+    raw["output"]["checkpoint_every_minutes"] = 0  # a checkpoint after every step before the bad one
+    result = mlpot_cli("train", write_config(raw))
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "the training loss became" in result.stderr and "lower training.lr (now 1e+30)" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "no model was saved" in result.stderr  # it diverged in the first epoch
+    weights = torch.load(output / "checkpoint.pt", weights_only=False)["model"]  # from the last good step
+    assert all(torch.isfinite(tensor).all() for tensor in weights.values())
+
+
 def test_unknown_elements_in_test_data_are_refused(emt_files, tmp_path, write_config):
     from ase.build import molecule
 

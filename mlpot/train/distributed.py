@@ -33,13 +33,15 @@ class ProcessGroup:
 
 
 def start(device: str) -> ProcessGroup:
-    """Join the group torchrun describes in the environment (gloo on CPU, nccl on CUDA)."""
+    """Join the group torchrun describes in the environment (gloo on CPU; nccl and gloo on CUDA)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return ProcessGroup()
     rank = int(os.environ["RANK"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    backend = "nccl" if device.startswith("cuda") else "gloo"
+    # On CUDA, gradients go through NCCL, and the small CPU tensors (losses, stop flags) through
+    # gloo: an NCCL-only group refuses CPU tensors.
+    backend = "cpu:gloo,cuda:nccl" if device.startswith("cuda") else "gloo"
     if not dist.is_initialized():
         dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
     return ProcessGroup(rank=rank, world_size=world_size, local_rank=local_rank)

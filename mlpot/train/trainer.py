@@ -174,11 +174,14 @@ class Trainer:
                 self.optimizer.step()
                 if self.ema is not None:
                     self.ema.update(self.model)
-                train_sum += torch.tensor([loss.item() / self.group.world_size, 1.0])
+                step_loss = loss.item()  # the global loss: every process sees the same value
+                if self._any_process(not math.isfinite(step_loss)):  # a NaN on one process spreads to all
+                    self._diverged(epoch, index, step_loss)
+                train_sum += torch.tensor([step_loss / self.group.world_size, 1.0])
                 self.state["batch"] = index + 1
                 self.state["elapsed"] = elapsed_before + time.perf_counter() - started
                 progress.update(1)
-                progress.set_postfix(loss=f"{loss.item() / self.group.world_size:.4g}")
+                progress.set_postfix(loss=f"{step_loss / self.group.world_size:.4g}")
                 if self._out_of_time():
                     stop_reason = f"time budget of {training.max_time_minutes} min reached"
                     break
@@ -237,6 +240,17 @@ class Trainer:
             return f"no better validation loss for {patience} epochs"
         return None
 
+    def _diverged(self, epoch: int, index: int, loss: float) -> None:
+        """Stop on a non-finite loss: the weights it produced are not saved, so best.model and the
+        last checkpoint still hold finite ones (resuming repeats the same steps, hence the advice)."""
+        lr = self.optimizer.param_groups[0]["lr"]
+        best = self.output / "best.model"
+        kept = f"{best} keeps the best weights so far" if best.is_file() else "no model was saved"
+        raise MLPotError(
+            f"the training loss became {loss} at epoch {epoch}, batch {index}; lower training.lr (now {lr:g}) "
+            f"or add training.clip_grad, then start a new run ({kept})"
+        )
+
     def _eta(self) -> str:
         training = self.config.training
         done = self.state["epoch"]
@@ -251,8 +265,13 @@ class Trainer:
         budget = self.config.training.max_time_minutes
         if budget is None:
             return False
-        flag = torch.tensor([float(self.state["elapsed"] > 60.0 * budget)])
-        return bool(self.group.reduce_sum(flag).item() > 0)  # every process stops at the same batch
+        return self._any_process(self.state["elapsed"] > 60.0 * budget)
+
+    def _any_process(self, condition: bool) -> bool:
+        """Whether ``condition`` holds on any process, so that every process stops at the same batch."""
+        if not self.group.active:
+            return condition
+        return bool(self.group.reduce_sum(torch.tensor([float(condition)])).item() > 0)
 
     def _warm_up(self, epoch: int, index: int, steps_per_epoch: int) -> None:
         """Linear learning-rate warm-up over ``training.warmup_epochs``, step by step.
@@ -363,13 +382,16 @@ class Trainer:
         if data.test:
             raw = {name: tensor.clone() for name, tensor in self.model.state_dict().items()}
             best = self.output / "best.model"
+            evaluated = f"best.model (epoch {self.state['best_epoch']}"
             if best.is_file():
                 from mlpot.models.io import read_model_file
 
                 self.model.load_state_dict(read_model_file(best)["state_dict"])
+            else:  # no epoch finished (a time limit hit first): the raw weights are all there is
+                evaluated = "final.model (no epoch finished"
             _, results = self._evaluate(self._eval_loader(data.test))
             self.model.load_state_dict(raw)  # the last checkpoint holds the raw weights, like every other one
-            self._log(self.task.table(results, f"test errors of best.model (epoch {self.state['best_epoch']}, {len(data.test)} frames)"))
+            self._log(self.task.table(results, f"test errors of {evaluated}, {len(data.test)} frames)"))
             if self.group.is_main:
                 (self.output / "test_metrics.json").write_text(json.dumps(results, indent=2))
         self.state["finished"] = True
