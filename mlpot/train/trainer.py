@@ -174,7 +174,7 @@ class Trainer:
                 self.optimizer.step()
                 if self.ema is not None:
                     self.ema.update(self.model)
-                step_loss = loss.item()  # the global loss: every process sees the same value
+                step_loss = loss.item()  # this process's share of the batch loss, times world_size
                 if self._any_process(not math.isfinite(step_loss)):  # a NaN on one process spreads to all
                     self._diverged(epoch, index, step_loss)
                 train_sum += torch.tensor([step_loss / self.group.world_size, 1.0])
