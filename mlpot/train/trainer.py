@@ -245,7 +245,7 @@ class Trainer:
         last checkpoint still hold finite ones (resuming repeats the same steps, hence the advice)."""
         lr = self.optimizer.param_groups[0]["lr"]
         best = self.output / "best.model"
-        kept = f"{best} keeps the best weights so far" if best.is_file() else "no model was saved"
+        kept = f"{best} keeps the best weights so far" if best.is_file() else "no epoch finished, so there is no best.model"
         raise MLPotError(
             f"the training loss became {loss} at epoch {epoch}, batch {index}; lower training.lr (now {lr:g}) "
             f"or add training.clip_grad, then start a new run ({kept})"
@@ -387,7 +387,7 @@ class Trainer:
                 from mlpot.models.io import read_model_file
 
                 self.model.load_state_dict(read_model_file(best)["state_dict"])
-            else:  # no epoch finished (a time limit hit first): the raw weights are all there is
+            else:  # no epoch ran (training.max_epochs: 0, e.g. a fine-tune that returns its parent)
                 evaluated = "final.model (no epoch finished"
             _, results = self._evaluate(self._eval_loader(data.test))
             self.model.load_state_dict(raw)  # the last checkpoint holds the raw weights, like every other one
