@@ -4,9 +4,12 @@
 
 Starts from frame --index of STRUCTURE (an rMD17 test frame: a 500 K DFT geometry) with
 Maxwell-Boltzmann velocities (no drift, no spin), equilibrates for --equilibrate-ps with a
-Langevin thermostat at --temperature, then runs NVE with velocity Verlet for --time-ps, in
-float64 through `mlpot md`'s driver, and writes OUT_DIR/md.xyz, md.csv and stability.json (of
-the NVE part; the bonds are watched from the start of the NVE part).
+Langevin thermostat at --temperature (OUT_DIR/equilibrated.xyz), then runs NVE with velocity
+Verlet for --time-ps, in float64 through `mlpot md`'s driver, in pieces of --piece-ps
+(OUT_DIR/nve-KKK.xyz, .csv, .json), and writes OUT_DIR/stability.json of the whole NVE part
+(the bonds are watched from its start). Every piece starts from the positions and velocities
+of the previous piece's last frame as written (full precision), so the same command run again
+after an interruption skips the finished pieces and gives the numbers an uninterrupted run gives.
 
 A bond is a pair closer than 1.2 times the sum of ASE's natural cutoffs (covalent radii) in the
 starting geometry. The run counts as stable when no bond ever stretches or shrinks by more than
@@ -20,12 +23,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+from ase import Atoms
 from ase.io import read
 from ase.neighborlist import natural_cutoffs, neighbor_list
 
 from mlpot.calculators import MLPotCalculator
 from mlpot.data.dataset import read_structure
-from mlpot.md.driver import MDSettings, describe, run_md
+from mlpot.md.driver import MDSettings, describe, energy_drift, run_md
 
 BOND_FACTOR = 1.2  # rMD17 geometries are 500 K snapshots: bonds may start stretched
 CLOSE_CONTACT = 0.75  # Å: a non-bonded pair this close means the molecule has collapsed
@@ -68,6 +72,37 @@ def check_bonds(frames, times_ps: np.ndarray, max_deviation: float) -> dict:
     }
 
 
+def equilibrated(args, calculator, common: dict):
+    """The start of the NVE part: --index of the structure after the Langevin run, kept in
+    OUT_DIR/equilibrated.xyz (positions and velocities) so that a rerun starts from it."""
+    path = args.out_dir / "equilibrated.xyz"
+    if not path.is_file():
+        atoms = read_structure(args.structure, args.index)
+        atoms.calc = calculator
+        steps = round(args.equilibrate_ps * 1000.0 / args.timestep)
+        partial = path.with_suffix(".partial.xyz")
+        stop_if_interrupted(run_md(atoms, MDSettings(ensemble="nvt", steps=steps, **common), partial, progress=False))
+        partial.rename(path)
+    return restart_state(read(path, -1))
+
+
+def stop_if_interrupted(summary) -> None:
+    if summary.interrupted:
+        raise SystemExit(f"interrupted ({summary.interrupted}); run the same command again to continue")
+
+
+def restart_state(frame):
+    """Positions and velocities of a written trajectory frame (full precision), nothing else."""
+    atoms = Atoms(frame.numbers, positions=frame.positions, cell=frame.cell, pbc=frame.pbc)
+    atoms.set_velocities(frame.arrays["velocities"])
+    return atoms
+
+
+def finished(piece: Path, steps: int) -> bool:
+    record = piece.with_suffix(".json")
+    return record.is_file() and json.loads(record.read_text())["steps"] == steps
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model")
@@ -81,36 +116,53 @@ def main() -> None:
     parser.add_argument("--interval", type=int, default=20, help="steps between written frames")
     parser.add_argument("--max-deviation", type=float, default=0.5, help="Å")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--piece-ps", type=float, default=10.0, help="NVE is run in pieces of this length")
     args = parser.parse_args()
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    atoms = read_structure(args.structure, args.index)
-    atoms.calc = MLPotCalculator(args.model, dtype="float64")
+    calculator = MLPotCalculator(args.model, dtype="float64")
     common = dict(temperature=args.temperature, timestep=args.timestep, interval=args.interval, seed=args.seed)
-    if args.equilibrate_ps > 0:
-        equilibration = MDSettings(ensemble="nvt", steps=round(args.equilibrate_ps * 1000.0 / args.timestep), **common)
-        run_md(atoms, equilibration, progress=False)
-    settings = MDSettings(ensemble="nve", steps=round(args.time_ps * 1000.0 / args.timestep), **common)  # keeps the momenta
-    summary = run_md(atoms, settings, args.out_dir / "md.xyz", args.out_dir / "md.csv", progress=False)
-    print(describe(summary, settings))
-
-    frames = read(args.out_dir / "md.xyz", ":")
-    log = np.genfromtxt(args.out_dir / "md.csv", delimiter=",", names=True)
+    start = equilibrated(args, calculator, common)
+    total_steps = round(args.time_ps * 1000.0 / args.timestep)
+    piece_steps = max(args.interval, round(args.piece_ps * 1000.0 / args.timestep) // args.interval * args.interval)
+    frames, log, wall = [], [], 0.0
+    for index, first_step in enumerate(range(0, total_steps, piece_steps)):
+        steps = min(piece_steps, total_steps - first_step)
+        piece = args.out_dir / f"nve-{index:03d}"
+        if not finished(piece, steps):
+            atoms = start.copy()
+            atoms.calc = calculator
+            settings = MDSettings(ensemble="nve", steps=steps, **common)  # keeps the momenta
+            summary = run_md(atoms, settings, piece.with_suffix(".xyz"), piece.with_suffix(".csv"), progress=False)
+            stop_if_interrupted(summary)
+            piece.with_suffix(".json").write_text(json.dumps({"steps": summary.steps_done, "wall_seconds": summary.wall_seconds}))
+            print(f"piece {index}: {describe(summary, settings)}", flush=True)
+        piece_frames = read(piece.with_suffix(".xyz"), ":")
+        piece_log = np.genfromtxt(piece.with_suffix(".csv"), delimiter=",", names=True)
+        skip = 1 if index else 0  # a piece's first frame is the previous piece's last
+        frames += piece_frames[skip:]
+        log.append(np.stack([piece_log["time_ps"] + first_step * args.timestep / 1000.0, piece_log["etot_eV"],
+                             piece_log["temperature_K"]], axis=1)[skip:])
+        wall += json.loads(piece.with_suffix(".json").read_text())["wall_seconds"]
+        start = restart_state(piece_frames[-1])
+    log = np.concatenate(log)  # [frames, 3]: time_ps, etot_eV, temperature_K
+    drift, fluctuation = energy_drift(log[:, 0], log[:, 1], len(start))
+    steps_done = round(log[-1, 0] * 1000.0 / args.timestep)
     result = {
         "model": str(args.model),
         "structure": f"{args.structure}@{args.index}",
-        "atoms": len(atoms),
+        "atoms": len(start),
         "temperature_K": args.temperature,
         "equilibration_ps": args.equilibrate_ps,
-        "temperature_mean_K": float(log["temperature_K"].mean()),
+        "temperature_mean_K": float(log[:, 2].mean()),
         "timestep_fs": args.timestep,
-        "steps_done": summary.steps_done,
-        "time_ps": summary.steps_done * args.timestep / 1000.0,
-        "drift_meV_per_atom_per_ps": summary.drift_mev_per_atom_per_ps,
-        "fluctuation_meV_per_atom": summary.fluctuation_mev_per_atom,
-        "max_total_energy_change_meV_per_atom": float(1000.0 * np.abs(log["etot_eV"] - log["etot_eV"][0]).max() / len(atoms)),
-        "wall_seconds": summary.wall_seconds,
-        **check_bonds(frames, log["time_ps"], args.max_deviation),
+        "steps_done": steps_done,
+        "time_ps": steps_done * args.timestep / 1000.0,
+        "drift_meV_per_atom_per_ps": drift,
+        "fluctuation_meV_per_atom": fluctuation,
+        "max_total_energy_change_meV_per_atom": float(1000.0 * np.abs(log[:, 1] - log[0, 1]).max() / len(start)),
+        "wall_seconds": wall,
+        **check_bonds(frames, log[:, 0], args.max_deviation),
     }
     (args.out_dir / "stability.json").write_text(json.dumps(result, indent=2) + "\n")
     verdict = "stable" if result["stable"] else f"UNSTABLE from {result['first_failure_ps']} ps"
