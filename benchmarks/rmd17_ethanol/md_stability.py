@@ -9,7 +9,8 @@ Verlet for --time-ps, in float64 through `mlpot md`'s driver, in pieces of --pie
 (OUT_DIR/nve-KKK.xyz, .csv, .json), and writes OUT_DIR/stability.json of the whole NVE part
 (the bonds are watched from its start). Every piece starts from the positions and velocities
 of the previous piece's last frame as written (full precision), so the same command run again
-after an interruption skips the finished pieces and gives the numbers an uninterrupted run gives.
+after an interruption skips the finished pieces and gives the numbers an uninterrupted run gives
+(a larger --time-ps extends a finished check; other settings are refused: OUT_DIR/settings.json).
 
 A bond is a pair closer than 1.2 times the sum of ASE's natural cutoffs (covalent radii) in the
 starting geometry. The run counts as stable when no bond ever stretches or shrinks by more than
@@ -98,6 +99,15 @@ def restart_state(frame):
     return atoms
 
 
+def claim_out_dir(args) -> None:
+    """Pieces are reused only by the check that wrote them (--time-ps may grow between runs)."""
+    settings = {key: str(value) for key, value in sorted(vars(args).items()) if key not in ("out_dir", "time_ps")}
+    path = args.out_dir / "settings.json"
+    if path.is_file() and json.loads(path.read_text()) != settings:
+        raise SystemExit(f"{args.out_dir} holds a check with other settings ({path}); use another OUT_DIR")
+    path.write_text(json.dumps(settings, indent=2) + "\n")
+
+
 def finished(piece: Path, steps: int) -> bool:
     record = piece.with_suffix(".json")
     return record.is_file() and json.loads(record.read_text())["steps"] == steps
@@ -120,6 +130,7 @@ def main() -> None:
     args = parser.parse_args()
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
+    claim_out_dir(args)
     calculator = MLPotCalculator(args.model, dtype="float64")
     common = dict(temperature=args.temperature, timestep=args.timestep, interval=args.interval, seed=args.seed)
     start = equilibrated(args, calculator, common)
