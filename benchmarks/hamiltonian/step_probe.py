@@ -39,10 +39,15 @@ GROUPS = {  # name -> parameter-name prefixes
 }
 
 
+def load_run(run: str):
+    """(the run's checkpoint, its model built from best.model's config, weights not yet loaded)."""
+    state = torch.load(f"{run}/checkpoint.pt", map_location="cpu", weights_only=False)
+    return state, mlpot.build_model(read_model_file(f"{run}/best.model")["config"])
+
+
 def raw_and_ema_loss(config, data, task, run: str) -> Dict[str, float]:
     """Training-set loss (mEh^2) of the checkpoint's raw weights and of its EMA weights."""
-    state = torch.load(f"{run}/checkpoint.pt", map_location="cpu", weights_only=False)
-    model = mlpot.build_model(read_model_file(f"{run}/best.model")["config"])
+    state, model = load_run(run)
     weights = task.loss_weights(False)
     result = {}
     for name, values in (("raw", state["model"]), ("EMA", state["ema"]["shadow"])):
@@ -58,8 +63,7 @@ def raw_and_ema_loss(config, data, task, run: str) -> Dict[str, float]:
 
 def probe_epoch(config, data, task, run: str, lr: float, moving: Optional[List[str]]) -> Dict[str, np.ndarray]:
     """Losses and gradient norms of one epoch from the checkpoint; ``moving``: prefixes that step (None: all)."""
-    state = torch.load(f"{run}/checkpoint.pt", map_location="cpu", weights_only=False)
-    model = mlpot.build_model(read_model_file(f"{run}/best.model")["config"])
+    state, model = load_run(run)
     model.load_state_dict(state["model"])  # the raw (non-EMA) weights
     model.train()
     optimizer = build_optimizer(model, config.training)

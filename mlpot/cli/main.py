@@ -31,9 +31,9 @@ SUBCOMMANDS = {
 }
 
 
-def build_parser(load: Collection[str] = tuple(SUBCOMMANDS)) -> argparse.ArgumentParser:
-    """The ``mlpot`` parser, with the arguments of the commands in ``load`` (default: all); the
-    others are listed with their help line only."""
+def build_parser(load: Collection[str]) -> argparse.ArgumentParser:
+    """The ``mlpot`` parser, with the arguments of the commands in ``load``; the others are
+    listed with their help line only."""
     parser = argparse.ArgumentParser(prog="mlpot", description="E(3)-equivariant machine-learning models for atoms")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of errors")
     parser.add_argument("--version", action="version", version=f"mlpot {_version()}")
