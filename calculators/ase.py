@@ -1,7 +1,7 @@
 """ASE calculator for mlpot potentials.
 
     from mlpot.calculators import MLPotCalculator
-    atoms.calc = MLPotCalculator("models/ethanol-rmd17/model.mlpot", dtype="float64")
+    atoms.calc = MLPotCalculator("models/ethanol-rmd17", dtype="float64")
 
 The neighbour list is built with a cutoff of r_max + skin and kept between steps; each step
 only recomputes the edge vectors of the stored pairs and keeps those inside r_max, which gives

@@ -32,11 +32,22 @@ def load_run(run: Path) -> dict:
         raise SystemExit(f"{run} is not a finished run: no {', '.join(missing)}")
     with open(run / "log.csv") as stream:
         log = list(csv.DictReader(stream))
-    return {
-        "config": yaml.safe_load((run / "config.yaml").read_text()),
-        "log": log,
-        "test": json.loads((run / "test_metrics.json").read_text()),
-    }
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    return {"config": config, "log": log, "test": json.loads((run / "test_metrics.json").read_text()), "before": earlier_training(config)}
+
+
+def earlier_training(config: dict) -> str:
+    """What a run started from (model.init_from): that run's epochs and hours, read from its log.csv."""
+    init_from = config["model"].get("init_from")
+    if not init_from:
+        return ""
+    previous = Path(init_from).parent
+    if not (previous / "log.csv").is_file():
+        return f"; started from {init_from} (no log.csv beside it)"
+    with open(previous / "log.csv") as stream:
+        log = list(csv.DictReader(stream))
+    hours = float(log[-1]["elapsed_s"]) / 3600.0
+    return f"; started from {previous.name}'s {Path(init_from).name} after its {len(log)} epochs, {hours:.1f} h"
 
 
 def best_epoch(log: list) -> int:
@@ -59,12 +70,11 @@ def member_row(index: int, run: dict) -> str:
     model, training, log, test = run["config"]["model"], run["config"]["training"], run["log"], run["test"]
     hours = float(log[-1]["elapsed_s"]) / 3600.0
     stage_two = "no stage two" if training["stage_two_start"] is None else f"stage two from {training['stage_two_start']}"
-    start = f"; started from {Path(model['init_from']).parent.name}'s {Path(model['init_from']).name}" if model.get("init_from") else ""
     return (
         f"| {index} | hidden {model['hidden_irreps']}, max_ell {model['max_ell']}, correlation {model['correlation']}, "
         f"{model['num_interactions']} interactions, radial MLP {model['radial_mlp']}, {model['dtype']} "
         f"| {len(log)} (best at {best_epoch(log)}), {hours:.1f} h; batch {training['batch_size']}, lr {training['lr']}, "
-        f"{training['scheduler']}, EMA {training['ema_decay']}, {stage_two}{start} "
+        f"{training['scheduler']}, EMA {training['ema_decay']}, {stage_two}{run['before']} "
         f"| {test['energy']['mae'] * 1000:.2f} | {test['forces']['mae'] * 1000:.2f} |"
     )
 
