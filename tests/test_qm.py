@@ -125,3 +125,53 @@ def test_training_lowers_the_hamiltonian_error_by_orders_of_magnitude(tmp_path, 
     gaps = np.load(tmp_path / "p.npz")["gap"]
     reference = [frame.orbital_energies[5] - frame.orbital_energies[4] for frame in read_qm_dataset(tmp_path / "test").frames]
     np.testing.assert_allclose(gaps, reference, atol=0.01)  # Eh; the gap is ~0.2 Eh
+
+
+def test_orbital_energy_loss_is_the_first_order_change_of_each_orbital(tmp_path):
+    """c_k^T dH c_k, summed block by block over a batch of molecules with different orbital
+    counts (water: 5 occupied + LUMO; H2: 1 + LUMO), equals the dense expression and the change
+    of the generalised eigenvalues to first order; the task's loss weighs it in."""
+    from mlpot.data.dataset import make_loader
+    from mlpot.data.keys import BATCH, EDGE_INDEX, HAMILTONIAN_EDGE_BLOCKS, HAMILTONIAN_NODE_BLOCKS, PTR
+    from mlpot.train.config import parse_config
+    from mlpot.train.tasks.hamiltonian import HamiltonianTask, first_order_orbital_errors, frame_graph
+
+    hydrogen = molecule("H2")
+    hydrogen.positions[1, 2] += 0.05
+    write(tmp_path / "mols.xyz", [distorted_waters(1, seed=4)[0], hydrogen])
+    generate(tmp_path / "mols.xyz", tmp_path / "mols", QMSettings("pbe", "sto-3g"), progress=False)
+    frames = read_qm_dataset(tmp_path / "mols").frames
+    layout = OrbitalLayout.from_symbols({"H": [0], "O": [0, 0, 1]})
+    graphs = [frame_graph(frame, layout, 5.0, torch.float64, orbital_count=6) for frame in frames]
+    batch = next(iter(make_loader(graphs, 2, shuffle=False)))
+
+    rng = np.random.default_rng(0)
+    squares, out, expected = [], {HAMILTONIAN_NODE_BLOCKS: [], HAMILTONIAN_EDGE_BLOCKS: []}, np.zeros((2, 6))
+    for k, (frame, graph) in enumerate(zip(frames, graphs)):
+        change = rng.normal(size=frame.hamiltonian.shape) * 1e-6
+        change = change + change.T  # [n_ao, n_ao] symmetric, Eh
+        squares.append(np.square(change * 1e3).ravel())  # all pairs lie within r_max
+        node, edge = layout.to_blocks(frame.hamiltonian + change, frame.numbers, graph[EDGE_INDEX].numpy())
+        out[HAMILTONIAN_NODE_BLOCKS].append(torch.tensor(node))
+        out[HAMILTONIAN_EDGE_BLOCKS].append(torch.tensor(edge))
+        energies, coefficients = scipy.linalg.eigh(frame.hamiltonian, frame.overlap)
+        kept = min(frame.num_occupied + 1, len(energies))
+        expected[k, :kept] = np.einsum("ak,ab,bk->k", coefficients[:, :kept], change, coefficients[:, :kept])
+        shifted = scipy.linalg.eigh(frame.hamiltonian + change, frame.overlap, eigvals_only=True)
+        np.testing.assert_allclose(expected[k, :kept], (shifted - energies)[:kept], atol=1e-9)  # first order
+    out = {key: torch.cat(blocks) for key, blocks in out.items()}
+    assert batch[BATCH].tolist() == [0, 0, 0, 1, 1] and batch[PTR].tolist() == [0, 3, 5]
+
+    errors, present = first_order_orbital_errors(out, batch)
+    np.testing.assert_allclose(errors.numpy(), expected, atol=1e-15)
+    assert present.tolist() == [[1.0] * 6, [1.0, 1.0, 0.0, 0.0, 0.0, 0.0]]
+
+    raw = {
+        "data": {"train": str(tmp_path / "mols")},
+        "model": {"task": "hamiltonian"},
+        "training": {"loss": {"orbital_energy_weight": 2.0}},
+    }
+    task = HamiltonianTask(parse_config(raw))
+    loss = task.loss(out, batch, task.loss_weights(False), reducer=lambda counts: counts, world_size=1)
+    entrywise = np.concatenate(squares).mean()  # mEh^2 over the 7^2 + 2^2 entries
+    assert float(loss) == pytest.approx(entrywise + 2.0 * np.square(expected * 1e3).sum() / 8)  # 8 orbitals
