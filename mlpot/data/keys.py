@@ -49,10 +49,6 @@ HAMILTONIAN_EDGE_BLOCKS: Final[str] = "hamiltonian_edge_blocks"  # [E, O, O] Eh
 OVERLAP_NODE_BLOCKS: Final[str] = "overlap_node_blocks"  # [N, O, O]
 OVERLAP_EDGE_BLOCKS: Final[str] = "overlap_edge_blocks"  # [E, O, O]
 ORBITAL_MASK: Final[str] = "orbital_mask"  # [N, O] 1.0 on each atom's real orbitals, 0.0 on padding
-# Reference molecular orbitals (occupied and LUMO, K the most of any frame), cut per atom: slot
-# [i, k, a] is coefficient k on atom i's AO a (zero on padding and for orbitals a frame lacks).
-ORBITAL_COEFFICIENTS: Final[str] = "orbital_coefficients"  # [N, K, O]
-ORBITAL_PRESENT: Final[str] = "orbital_present"  # [N, K] 1.0 where the frame has orbital k
 
 PER_GRAPH_LABELS: Final = (ENERGY, STRESS, VIRIAL)
 PER_NODE_LABELS: Final = (FORCES,)

@@ -3,24 +3,15 @@
 Loss, each term a mean over the real (unpadded) entries of the diagonal and edge blocks of the
 global batch, i.e. over the matrix entries of atom pairs within r_max, in mEh^2:
 
-    L = w_H <(H_pred - H)^2> + w_S <(S_pred - S)^2> + w_eps <(c_k^T (H_pred - H) c_k)^2>
+    L = w_H <(H_pred - H)^2> + w_S <(S_pred - S)^2>
 
-with ``training.loss: {hamiltonian_weight: 1.0, overlap_weight: 0.0, orbital_energy_weight: 0.0}``;
-the overlap term needs ``model.overlap: true``. The potential's energy/forces/stress weights are
-not used.
-
-The third term weighs H errors the way the orbitals feel them: c_k^T (H_pred - H) c_k is the
-first-order change of orbital energy k (occupied orbitals and the LUMO, reference coefficients
-c_k with c^T S c = 1), averaged over those orbitals of every frame. An error along a large
-coefficient, as in ethanol's LUMO on a near-singular def2-SVP overlap, costs what it costs the
-orbital energy, where the entry-wise term counts it once. Being linear in H_pred it needs no
-eigensolver in the training step and its gradient is smooth through degenerate levels; atom
-pairs beyond r_max (zero in the model) are left out of it, as of the entry-wise term.
+with ``training.loss: {hamiltonian_weight: 1.0, overlap_weight: 0.0}``; the overlap term needs
+``model.overlap: true``. The potential's energy/forces/stress weights are not used.
 """
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -37,7 +28,7 @@ from mlpot.models.hamiltonian import HamiltonianConfig, reference_blocks
 from mlpot.qm.dataset import QMDataset, QMFrame, read_qm_dataset
 from mlpot.qm.inference import predict_matrices
 from mlpot.qm.layout import OrbitalLayout
-from mlpot.qm.orbitals import compare_occupied, orbitals
+from mlpot.qm.orbitals import compare_occupied
 from mlpot.qm.statistics import onsite_reference
 from mlpot.train.config import TrainConfig
 from mlpot.train.metrics import ErrorStats, Reducer, format_table
@@ -58,10 +49,9 @@ class HamiltonianLoss:
 
     hamiltonian_weight: float = 1.0
     overlap_weight: float = 0.0
-    orbital_energy_weight: float = 0.0  # first-order errors of the occupied and LUMO energies
 
     def validate(self, where: str) -> None:
-        for key in ("hamiltonian_weight", "overlap_weight", "orbital_energy_weight"):
+        for key in ("hamiltonian_weight", "overlap_weight"):
             if getattr(self, key) < 0:
                 raise MLPotError(f"'{where}.{key}' must not be negative, got {getattr(self, key)!r}")
         if self.hamiltonian_weight == 0 and self.overlap_weight == 0:
@@ -109,9 +99,8 @@ class HamiltonianTask:
         _check_elements(test, elements, "test", data.test)
         layout = OrbitalLayout.from_symbols(model_config["shells"])
         r_max = float(model_config.get("r_max", HamiltonianConfig.r_max))
-        orbital_count = max(_loss_orbital_count(frame) for frame in train + valid + test) if self.weights.orbital_energy_weight > 0 else None
         graphs = {
-            name: [frame_graph(frame, layout, r_max, dtype, orbital_count) for frame in frames]
+            name: [frame_graph(frame, layout, r_max, dtype) for frame in frames]
             for name, frames in (("train", train), ("valid", valid), ("test", test))
         }
         if "scale" not in model_config:
@@ -166,7 +155,7 @@ class HamiltonianTask:
 
     @staticmethod
     def loss_terms(out: Dict[str, torch.Tensor], batch) -> torch.Tensor:
-        """[[H, S, orbital energy] squared-error sums (mEh^2), [their counts]], shape [2, 3]."""
+        """[[H, S] squared-error sums (mEh^2), [their entry counts]], shape [2, 2]."""
         node_mask, edge_mask = _block_masks(batch)
         sums, counts = [], []
         for name in (HAMILTONIAN, OVERLAP):
@@ -179,20 +168,11 @@ class HamiltonianTask:
             else:
                 sums.append(torch.zeros((), dtype=node_mask.dtype, device=node_mask.device))
                 counts.append(torch.zeros((), dtype=node_mask.dtype, device=node_mask.device))
-        if keys.ORBITAL_COEFFICIENTS in batch:
-            errors, present = first_order_orbital_errors(out, batch)
-            sums.append(((errors * LOSS_UNIT).square() * present).sum())
-            counts.append(present.sum())
-        else:
-            sums.append(torch.zeros((), dtype=node_mask.dtype, device=node_mask.device))
-            counts.append(torch.zeros((), dtype=node_mask.dtype, device=node_mask.device))
         return torch.stack([torch.stack(sums), torch.stack(counts).detach()])
 
     @staticmethod
     def combine(terms: torch.Tensor, counts: torch.Tensor, weights: HamiltonianLoss) -> torch.Tensor:
-        factors = torch.tensor(
-            [weights.hamiltonian_weight, weights.overlap_weight, weights.orbital_energy_weight], dtype=terms.dtype, device=terms.device
-        )
+        factors = torch.tensor([weights.hamiltonian_weight, weights.overlap_weight], dtype=terms.dtype, device=terms.device)
         return (factors * terms / counts.clamp(min=1.0)).sum()
 
     def loss(self, out: Dict[str, torch.Tensor], batch, weights: HamiltonianLoss, reducer: Reducer, world_size: int) -> torch.Tensor:
@@ -227,11 +207,8 @@ class HamiltonianTask:
         return evaluate_file(model, path, output, plots_dir, batch_size)
 
 
-def frame_graph(
-    frame: QMFrame, layout: OrbitalLayout, r_max: float, dtype: torch.dtype, orbital_count: Optional[int] = None
-) -> AtomicGraph:
-    """The neighbour graph of a frame with its H and S cut into diagonal and edge blocks; with
-    ``orbital_count`` K, also its occupied and LUMO coefficients cut per atom, padded to K."""
+def frame_graph(frame: QMFrame, layout: OrbitalLayout, r_max: float, dtype: torch.dtype) -> AtomicGraph:
+    """The neighbour graph of a frame with its H and S cut into diagonal and edge blocks."""
     graph = atoms_to_graph(frame.atoms(), r_max, dtype=dtype)
     edge_index = graph[keys.EDGE_INDEX].numpy()
     for name, matrix in ((HAMILTONIAN, frame.hamiltonian), (OVERLAP, frame.overlap)):
@@ -239,43 +216,8 @@ def frame_graph(
         node_key, edge_key = BLOCKS[name]
         graph[node_key] = torch.tensor(node, dtype=dtype)
         graph[edge_key] = torch.tensor(edge, dtype=dtype)
-    mask = layout.mask(frame.numbers)  # [N, O]
-    graph[keys.ORBITAL_MASK] = torch.tensor(mask, dtype=dtype)
-    if orbital_count is not None:
-        kept = _loss_orbital_count(frame)
-        _, coefficients = orbitals(frame.hamiltonian, frame.overlap)  # [n_ao, n_ao], columns by energy
-        per_atom = np.zeros((len(frame.numbers), orbital_count, layout.max_orbitals))  # [N, K, O]
-        slots = np.nonzero(mask)  # (atom, slot) of every AO, in AO order
-        per_atom[slots[0], :kept, slots[1]] = coefficients[:, :kept]
-        present = np.zeros((len(frame.numbers), orbital_count))
-        present[:, :kept] = 1.0
-        graph[keys.ORBITAL_COEFFICIENTS] = torch.tensor(per_atom, dtype=dtype)
-        graph[keys.ORBITAL_PRESENT] = torch.tensor(present, dtype=dtype)
+    graph[keys.ORBITAL_MASK] = torch.tensor(layout.mask(frame.numbers), dtype=dtype)
     return graph
-
-
-def _loss_orbital_count(frame: QMFrame) -> int:
-    """Orbitals in the orbital-energy loss: the occupied ones and the LUMO."""
-    return min(frame.num_occupied + 1, len(frame.orbital_energies))
-
-
-def first_order_orbital_errors(out: Dict[str, torch.Tensor], batch) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(c_k^T (H_pred - H) c_k per frame and orbital [B, K] in Eh, 1.0 where orbital k exists [B, K]).
-
-    Summed block by block: diagonal blocks pair an atom's coefficients with themselves, edge
-    block e = H[AOs of receiver i, AOs of sender j] pairs i's with j's.
-    """
-    node_key, edge_key = BLOCKS[HAMILTONIAN]
-    coefficients = batch[keys.ORBITAL_COEFFICIENTS]  # [N, K, O]
-    sender, receiver = batch[keys.EDGE_INDEX]
-    graph_of_atom = batch[keys.BATCH]  # [N]
-    node = torch.einsum("nka,nab,nkb->nk", coefficients, out[node_key] - batch[node_key], coefficients)  # [N, K]
-    edge = torch.einsum(
-        "eka,eab,ekb->ek", coefficients[receiver], out[edge_key] - batch[edge_key], coefficients[sender]
-    )  # [E, K]
-    present = batch[keys.ORBITAL_PRESENT][batch[keys.PTR][:-1]]  # [B, K]
-    errors = torch.zeros_like(present).index_add(0, graph_of_atom, node).index_add(0, graph_of_atom[receiver], edge)
-    return errors, present
 
 
 def _block_masks(batch):
