@@ -195,3 +195,38 @@ def test_periodic_structures_and_unknown_elements_are_refused():
 def test_config_errors_name_the_key(change, message):
     with pytest.raises(MLPotError, match=message):
         tiny_model(**change)
+
+
+def test_loss_kinds_average_squared_and_absolute_errors_over_real_entries():
+    """mse, mae and QHNet's mse+mae: means over the unpadded block entries, errors in mEh."""
+    from mlpot.data import keys
+    from mlpot.train.tasks.hamiltonian import HamiltonianLoss, HamiltonianTask
+
+    generator = torch.Generator().manual_seed(0)
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]])  # [N=2, O=3]: the second atom has one orbital
+    edge_index = torch.tensor([[0, 1], [1, 0]])
+    batch = {keys.ORBITAL_MASK: mask, keys.EDGE_INDEX: edge_index}
+    out = {}
+    for key, count in ((keys.HAMILTONIAN_NODE_BLOCKS, 2), (keys.HAMILTONIAN_EDGE_BLOCKS, 2)):
+        batch[key] = torch.randn(count, 3, 3, generator=generator, dtype=torch.float64)
+        out[key] = batch[key] + 1e-3 * torch.randn(count, 3, 3, generator=generator, dtype=torch.float64)
+    out[keys.HAMILTONIAN_NODE_BLOCKS][1, 1:, :] += 5.0  # padded rows of atom 1's block: ignored
+    out[keys.HAMILTONIAN_EDGE_BLOCKS][0, 1:, :] += 5.0  # padded rows of the block [1 <- 0]: ignored
+    real = []
+    for key, rows, columns in (
+        (keys.HAMILTONIAN_NODE_BLOCKS, [mask[0], mask[1]], [mask[0], mask[1]]),
+        (keys.HAMILTONIAN_EDGE_BLOCKS, [mask[1], mask[0]], [mask[0], mask[1]]),  # block [i <- j]: rows of receiver i
+    ):
+        for k in range(2):
+            entries = (rows[k].unsqueeze(1) * columns[k].unsqueeze(0)).bool()
+            real.append((out[key][k] - batch[key][k])[entries] * 1e3)
+    errors = torch.cat(real)  # mEh
+    assert errors.numel() == 9 + 1 + 3 + 3 and errors.abs().max() < 10.0
+    terms = HamiltonianTask.loss_terms(out, batch)
+    expected = {"mse": errors.square().mean(), "mae": errors.abs().mean()}
+    expected["mse+mae"] = expected["mse"] + expected["mae"]
+    for kind, value in expected.items():
+        loss = HamiltonianTask.combine(terms[0], terms[1], HamiltonianLoss(hamiltonian_weight=2.0, kind=kind))
+        torch.testing.assert_close(loss, 2.0 * value)
+    with pytest.raises(MLPotError, match=r"'training.loss.kind' must be one of 'mse', 'mae', 'mse\+mae', got 'l1'"):
+        mlpot.config.parse_section(HamiltonianLoss, {"kind": "l1"}, "training.loss")
