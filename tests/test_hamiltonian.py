@@ -230,3 +230,32 @@ def test_loss_kinds_average_squared_and_absolute_errors_over_real_entries():
         torch.testing.assert_close(loss, 2.0 * value)
     with pytest.raises(MLPotError, match=r"'training.loss.kind' must be one of 'mse', 'mae', 'mse\+mae', got 'l1'"):
         mlpot.config.parse_section(HamiltonianLoss, {"kind": "l1"}, "training.loss")
+
+
+def test_lindep_drops_the_near_null_direction_of_s_and_its_intruder_level():
+    """An H error along an eigenvector of S with eigenvalue 1e-3 makes a spurious level far below
+    the others; canonical orthogonalisation at lindep 1e-2 solves in the span of the other
+    eigenvectors, where that error does not reach."""
+    from mlpot.qm.orbitals import compare_occupied, orbitals
+
+    rng = np.random.default_rng(0)
+    basis, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    overlap = basis @ np.diag([1e-3, 0.3, 0.8, 1.0, 1.4, 2.0]) @ basis.T  # [6, 6]
+    hamiltonian = rng.normal(size=(6, 6))
+    hamiltonian = hamiltonian + hamiltonian.T
+    energies, coefficients = orbitals(hamiltonian, overlap)
+    np.testing.assert_allclose(coefficients.T @ overlap @ coefficients, np.eye(6), atol=1e-8)
+    kept_energies, kept_coefficients = orbitals(hamiltonian, overlap, lindep=1e-2)
+    assert kept_energies.shape == (5,) and kept_coefficients.shape == (6, 5)
+    np.testing.assert_allclose(kept_coefficients.T @ overlap @ kept_coefficients, np.eye(5), atol=1e-10)
+    residual = hamiltonian @ kept_coefficients - overlap @ kept_coefficients * kept_energies  # H C - S C eps
+    assert np.abs(kept_coefficients.T @ residual).max() < 1e-10  # solved within the kept span
+
+    null = basis[:, 0]  # the near-null direction of S
+    error = -0.05 * np.outer(null, null)  # a small H error along it ...
+    intruded, _ = orbitals(hamiltonian + error, overlap)
+    assert intruded[0] < energies[0] - 10.0  # ... is amplified by 1 / 1e-3 into a spurious level
+    cleaned, _ = orbitals(hamiltonian + error, overlap, lindep=1e-2)
+    np.testing.assert_allclose(cleaned, kept_energies, atol=1e-12)  # the error lies wholly in the dropped span
+    comparison = compare_occupied(hamiltonian + error, hamiltonian, overlap, num_occupied=2, lindep=1e-2)
+    np.testing.assert_allclose(comparison.energies_predicted, kept_energies[:2])

@@ -125,3 +125,5 @@ def test_training_lowers_the_hamiltonian_error_by_orders_of_magnitude(tmp_path, 
     gaps = np.load(tmp_path / "p.npz")["gap"]
     reference = [frame.orbital_energies[5] - frame.orbital_energies[4] for frame in read_qm_dataset(tmp_path / "test").frames]
     np.testing.assert_allclose(gaps, reference, atol=0.01)  # Eh; the gap is ~0.2 Eh
+    refused = mlpot_cli("predict", "--model", tmp_path / "run" / "best.model", "--structures", tmp_path / "test.xyz", "--lindep", "2")
+    assert refused.returncode != 0 and "--lindep must be in [0, 1)" in refused.stderr

@@ -1,6 +1,6 @@
 """Orbital energies and HOMO-LUMO gaps of molecules from a trained Hamiltonian model.
 
-  mlpot predict --model M --structures FILE [--overlap pyscf|model] [--output OUT.npz]
+  mlpot predict --model M --structures FILE [--overlap pyscf|model] [--lindep 0.01] [--output OUT.npz]
 
 Solves H C = S C eps with the predicted H and either the exact overlap S from PySCF (the
 default: it is cheap, and needs the ``qm`` extra) or the model's own S (a model trained with
@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="a Hamiltonian model file")
     parser.add_argument("--structures", required=True, help="any ASE-readable file of molecules")
     parser.add_argument("--overlap", choices=("pyscf", "model"), default="pyscf", help="where S comes from (default pyscf)")
+    parser.add_argument("--lindep", type=float, default=0.0, help="drop S eigenvalues below this (canonical orthogonalisation; default 0: none)")
     parser.add_argument("--charge", type=int, default=0, help="molecular charge (closed shells; default 0)")
     parser.add_argument("--output", help=".npz file for matrices and orbital energies")
     parser.add_argument("--batch-size", type=int, default=10)
@@ -36,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output is not None and not str(args.output).endswith(".npz"):
         raise MLPotError(f"--output {args.output} must end in .npz")
+    if not 0.0 <= args.lindep < 1.0:
+        raise MLPotError(f"--lindep must be in [0, 1) (an eigenvalue of the overlap matrix), got {args.lindep}")
     model = load_model(args.model, device=args.device)
     if model.config_dict().get("task") != "hamiltonian":
         raise MLPotError(f"{args.model} is not a Hamiltonian model; 'mlpot predict' needs one")
@@ -55,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             overlap = overlap_matrix(atoms.numbers, atoms.positions, model.config.basis, args.charge)
         else:
             overlap = predicted["overlap"]
-        energies, _ = orbitals(predicted["hamiltonian"], overlap)
+        energies, _ = orbitals(predicted["hamiltonian"], overlap, args.lindep)
         occupied = electrons // 2
         if not 0 < occupied < len(energies):
             raise MLPotError(f"{args.structures}, frame {k}: no HOMO-LUMO pair among {len(energies)} orbitals")
