@@ -7,7 +7,7 @@ A task is a class built from the :class:`TrainConfig` (it checks ``data.keys`` a
 - ``prepare(dtype) -> PreparedData`` (train/valid/test graphs, the completed model config,
   a summary stored in the model's metadata);
 - ``loss_weights(stage_two)``; ``forward(model, batch, training) -> out``;
-- ``loss_terms(out, batch) -> [2, K]`` (weighted squared-error sums and label counts),
+- ``loss_terms(out, batch) -> [2, K]`` (error sums, e.g. weighted squared errors, and label counts),
   ``combine(sums, counts, weights)`` and ``loss(out, batch, weights, reducer, world_size)``;
 - ``new_metrics() -> ErrorStats``, ``update_metrics(stats, out, batch)``,
   ``table(results, title)``, ``epoch_summary(results)``;
