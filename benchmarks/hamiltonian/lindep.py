@@ -38,17 +38,15 @@ def main() -> None:
         dropped, shift, gap_error, occupied_error, intruders, cosines = [], [], [], [], 0, []
         for frame, predicted in zip(frames, predictions):
             occupied = frame.num_occupied
-            exact = frame.orbital_energies
-            reference, _ = orbitals(frame.hamiltonian, frame.overlap, threshold)
-            levels, _ = orbitals(predicted["hamiltonian"], frame.overlap, threshold)
-            gap = exact[occupied] - exact[occupied - 1]
-            dropped.append(len(exact) - len(levels))
-            shift.append(abs(reference[occupied] - reference[occupied - 1] - gap))
-            gap_error.append(abs(levels[occupied] - levels[occupied - 1] - gap))
-            occupied_error.append(np.abs(levels[:occupied] - exact[:occupied]).mean())
-            intruders += int(levels[occupied] - exact[occupied] < -0.01)
-            comparison = compare_occupied(predicted["hamiltonian"], frame.hamiltonian, frame.overlap, occupied, lindep=threshold)
-            cosines.append(comparison.similarity)
+            result = compare_occupied(predicted["hamiltonian"], frame.hamiltonian, frame.overlap, occupied, lindep=threshold)
+            reference, _ = orbitals(frame.hamiltonian, frame.overlap, threshold)  # exact H, truncated basis
+            lumo_error = result.energies_predicted[-1] + result.gap_predicted - frame.orbital_energies[occupied]
+            dropped.append(int((np.linalg.eigvalsh(frame.overlap) <= threshold).sum()) if threshold > 0 else 0)
+            shift.append(abs(reference[occupied] - reference[occupied - 1] - result.gap_reference))
+            gap_error.append(abs(result.gap_predicted - result.gap_reference))
+            occupied_error.append(np.abs(result.energies_predicted - result.energies_reference).mean())
+            intruders += int(lumo_error < -0.01)
+            cosines.append(result.similarity)
         cosines = 100 * np.concatenate(cosines)
         print(f"{threshold:>8.3f}{np.mean(dropped):>9.1f}{MILLI * np.mean(shift):>15.3f}{MILLI * np.mean(gap_error):>10.2f}"
               f"{MILLI * np.mean(occupied_error):>13.3f}{intruders:>11d}{cosines.mean():>12.2f}{cosines.min():>8.2f}")
