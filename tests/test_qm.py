@@ -120,6 +120,17 @@ def test_training_lowers_the_hamiltonian_error_by_orders_of_magnitude(tmp_path, 
     evaluation = mlpot_cli("eval", "--model", tmp_path / "run" / "best.model", "--data", tmp_path / "test", "--plots", tmp_path / "plots")
     assert evaluation.returncode == 0, evaluation.stderr
     assert "occupied orbital energies" in evaluation.stdout
+    # lindep 0.4 drops the smallest of STO-3G water's S eigen-directions (~0.35): the predicted
+    # orbitals change, the H errors do not, and the table says which orbitals it compared.
+    truncated = mlpot_cli("eval", "--model", tmp_path / "run" / "best.model", "--data", tmp_path / "test", "--plots", tmp_path / "plots", "--lindep", "0.4")
+    assert truncated.returncode == 0, truncated.stderr
+    assert "predicted orbitals with lindep 0.4" in truncated.stdout
+
+    def row(run, name):
+        return next(line for line in run.stdout.splitlines() if line.startswith(name))
+
+    assert row(evaluation, "H ") == row(truncated, "H ")
+    assert row(evaluation, "occupied orbital energies") != row(truncated, "occupied orbital energies")
     predicted = mlpot_cli("predict", "--model", tmp_path / "run" / "best.model", "--structures", tmp_path / "test.xyz", "--output", tmp_path / "p.npz")
     assert predicted.returncode == 0, predicted.stderr
     gaps = np.load(tmp_path / "p.npz")["gap"]

@@ -111,6 +111,8 @@ def test_train_then_eval_end_to_end(emt_files, tmp_path, write_config):
     assert evaluated.returncode == 0, evaluated.stderr
     assert "energy/atom" in evaluated.stdout and "meV/Å" in evaluated.stdout
     assert (tmp_path / "eval" / "parity_energy.png").is_file() and (tmp_path / "eval" / "parity_forces.png").is_file()
+    refused = mlpot_cli("eval", "--model", output / "best.model", "--data", emt_files[1], "--lindep", "0.01")
+    assert refused.returncode != 0 and "--lindep applies to Hamiltonian models only" in refused.stderr
     frames = read(predictions, ":")
     assert len(frames) == 6
     reference = read(emt_files[1], ":")

@@ -1,6 +1,6 @@
 """Evaluate a trained model on a labelled file.
 
-  mlpot eval --model M --data FILE [--output pred.xyz] [--plots DIR]
+  mlpot eval --model M --data FILE [--output pred.xyz] [--plots DIR] [--lindep 0.01]
 
 Prints a table of errors for the labels the file has, writes parity plots (PNG) and, with
 --output, the frames with predictions under mlpot_energy, mlpot_forces and mlpot_stress.
@@ -9,6 +9,7 @@ Prints a table of errors for the labels the file has, writes parity plots (PNG) 
 import argparse
 from pathlib import Path
 
+from mlpot.errors import MLPotError
 from mlpot.kernels import KERNELS
 from mlpot.models.io import load_model
 from mlpot.train.tasks import task_class
@@ -25,13 +26,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--energy-key", default="energy")
     parser.add_argument("--forces-key", default="forces")
     parser.add_argument("--stress-key", default="stress")
+    parser.add_argument("--lindep", type=float, default=0.0, help="Hamiltonian models: solve the predicted orbitals without S's eigen-directions below this, as mlpot predict --lindep (default 0: none)")
 
 
 def run(args: argparse.Namespace) -> int:
     model = load_model(args.model, device=args.device, kernel=args.kernel)
-    task = task_class(model.config_dict().get("task", "potential"))
+    task_name = model.config_dict().get("task", "potential")
+    options = {}
+    if args.lindep:
+        from mlpot.qm.orbitals import check_lindep
+
+        if task_name != "hamiltonian":
+            raise MLPotError(f"--lindep applies to Hamiltonian models only; {args.model[0]} is a {task_name} model")
+        check_lindep(args.lindep)
+        options["lindep"] = args.lindep
     plots = Path(args.plots) if args.plots else (Path(args.output).parent if args.output else Path("."))
     keys = {"energy": args.energy_key, "forces": args.forces_key, "stress": args.stress_key}
-    print(task.evaluate_file(model, args.data, args.output, plots, args.batch_size, keys))
+    print(task_class(task_name).evaluate_file(model, args.data, args.output, plots, args.batch_size, keys, **options))
     print(f"plots in {plots}" + (f"; predictions in {args.output}" if args.output else ""))
     return 0

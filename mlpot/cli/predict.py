@@ -32,13 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mlpot.qm.inference import predict_matrices
-    from mlpot.qm.orbitals import orbitals
+    from mlpot.qm.orbitals import check_lindep, orbitals
     from mlpot.qm.pyscf_runner import overlap_matrix
 
     if args.output is not None and not str(args.output).endswith(".npz"):
         raise MLPotError(f"--output {args.output} must end in .npz")
-    if not 0.0 <= args.lindep < 1.0:
-        raise MLPotError(f"--lindep must be in [0, 1) (an eigenvalue of the overlap matrix), got {args.lindep}")
+    check_lindep(args.lindep)
     model = load_model(args.model, device=args.device)
     if model.config_dict().get("task") != "hamiltonian":
         raise MLPotError(f"{args.model} is not a Hamiltonian model; 'mlpot predict' needs one")

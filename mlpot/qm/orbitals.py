@@ -20,6 +20,8 @@ from typing import List
 import numpy as np
 import scipy.linalg
 
+from mlpot.errors import MLPotError
+
 
 @dataclass
 class OrbitalComparison:
@@ -30,6 +32,13 @@ class OrbitalComparison:
     similarity: np.ndarray  # [n_occ] |cos| of coefficient vectors (subspaces where degenerate)
     gap_predicted: float  # LUMO - HOMO
     gap_reference: float
+
+
+def check_lindep(lindep: float) -> None:
+    """A user's ``--lindep``: a threshold on the eigenvalues of S, which are O(1) for a
+    normalised basis; 1 or more would drop most of it."""
+    if not 0.0 <= lindep < 1.0:
+        raise MLPotError(f"--lindep must be in [0, 1) (an eigenvalue of the overlap matrix), got {lindep}")
 
 
 def orbitals(hamiltonian: np.ndarray, overlap: np.ndarray, lindep: float = 0.0):

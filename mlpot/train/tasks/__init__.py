@@ -12,7 +12,7 @@ A task is a class built from the :class:`TrainConfig` (it checks ``data.keys`` a
 - ``new_metrics() -> ErrorStats``, ``update_metrics(stats, out, batch)``,
   ``table(results, title)``, ``epoch_summary(results)``;
 - ``evaluate_file(model, path, output, plots_dir, batch_size, keys) -> str`` for ``mlpot eval``
-  (a static method: no training config needed);
+  (a static method: no training config needed; the Hamiltonian task's also takes ``lindep``);
 - optionally ``initialize(model)``, called on the fresh model before training (the potential
   task loads a parent's weights there when fine-tuning).
 

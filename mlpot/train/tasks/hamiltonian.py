@@ -214,8 +214,8 @@ class HamiltonianTask:
         )
 
     @staticmethod
-    def evaluate_file(model, path, output, plots_dir, batch_size=10, keys=None) -> str:
-        return evaluate_file(model, path, output, plots_dir, batch_size)
+    def evaluate_file(model, path, output, plots_dir, batch_size=10, keys=None, lindep=0.0) -> str:
+        return evaluate_file(model, path, output, plots_dir, batch_size, lindep)
 
 
 def frame_graph(frame: QMFrame, layout: OrbitalLayout, r_max: float, dtype: torch.dtype) -> AtomicGraph:
@@ -275,11 +275,14 @@ def _check_elements(frames: List[QMFrame], elements: List[str], which: str, path
         raise MLPotError(f"{path}: the {which} data contains {', '.join(found)}, which the model does not know (model elements: {', '.join(elements)})")
 
 
-def evaluate_file(model: torch.nn.Module, path: str, output: Optional[str], plots_dir: Path, batch_size: int = 10) -> str:
+def evaluate_file(
+    model: torch.nn.Module, path: str, output: Optional[str], plots_dir: Path, batch_size: int = 10, lindep: float = 0.0
+) -> str:
     """Errors of a model on a QM dataset (``mlpot eval``): H entries over whole matrices (pairs
     beyond r_max predicted as zero), occupied orbital energies and coefficients from the
-    generalised eigenproblem with the predicted H and the reference S; with ``output`` (.npz),
-    the predicted matrices and orbital energies per frame."""
+    generalised eigenproblem with the predicted H and the reference S (the predicted side solved
+    without S's eigen-directions below ``lindep``, the reference always exactly); with ``output``
+    (.npz), the predicted matrices and orbital energies per frame."""
     from mlpot.train import plots
 
     if output is not None and not str(output).endswith(".npz"):
@@ -296,7 +299,7 @@ def evaluate_file(model: torch.nn.Module, path: str, output: Optional[str], plot
         h_errors.append((hamiltonian - frame.hamiltonian).ravel())
         if predicted["overlap"] is not None:
             s_errors.append((predicted["overlap"] - frame.overlap).ravel())
-        orbitals = compare_occupied(hamiltonian, frame.hamiltonian, frame.overlap, frame.num_occupied)
+        orbitals = compare_occupied(hamiltonian, frame.hamiltonian, frame.overlap, frame.num_occupied, lindep=lindep)
         energy_errors.append(orbitals.energies_predicted - orbitals.energies_reference)
         gap_errors.append(orbitals.gap_predicted - orbitals.gap_reference)
         similarity.append(orbitals.similarity)
@@ -322,7 +325,8 @@ def evaluate_file(model: torch.nn.Module, path: str, output: Optional[str], plot
 
         with atomic_output(output, "wb") as stream:
             np.savez(stream, **saved)
-    table = format_table(rows, {name: "µEh" for name in rows}, {name: MICRO for name in rows}, f"errors of the model on {path} ({len(frames)} frames)")
+    title = f"errors of the model on {path} ({len(frames)} frames" + (f"; predicted orbitals with lindep {lindep:g})" if lindep else ")")
+    table = format_table(rows, {name: "µEh" for name in rows}, {name: MICRO for name in rows}, title)
     return table + f"\n{'occupied |cos psi|':<22}{100 * cosines.mean():>12.4f}{100 * cosines.min():>12.4f}  % (mean, min)"
 
 
