@@ -3,12 +3,13 @@
 water: the PBE/def2-SVP equilibrium geometry (ASE BFGS on PySCF forces, fmax 1e-3 eV/Å), then
 1000 copies with every Cartesian coordinate displaced by N(0, 0.05 Å), seed 0; the first 500 are
 water_train.xyz, the other 500 water_test.xyz (PhiSNet's 500/500 split). With --water-extra N
-only water_extra.xyz is written: N more copies drawn the same way with seed 1 (more training
-data for the learning curve in data size; none of them is a test geometry).
+only water_extra.xyz is written: N more copies drawn the same way with seed 1, or with --seed S
+water_extra_seedS.xyz (more training data for the learning curve in data size; none of them is a
+test geometry).
 ethanol: the first 500 coordinates of rMD17's rmd17_ethanol_train_01.npz (../shared/data beside
 the repository); 0-449 are ethanol_train.xyz (400 train + 50 validation), 450-499 ethanol_test.xyz.
 
-    python benchmarks/hamiltonian/make_structures.py [--water-extra 2000]
+    python benchmarks/hamiltonian/make_structures.py [--water-extra 2000 [--seed 2]]
 """
 
 import argparse
@@ -66,8 +67,9 @@ def water() -> None:
     write(HERE / "structures" / "water_test.xyz", frames[500:])
 
 
-def water_extra(count: int) -> None:
-    write(HERE / "structures" / "water_extra.xyz", displaced(water_equilibrium(), count, seed=1))
+def water_extra(count: int, seed: int) -> None:
+    name = "water_extra.xyz" if seed == 1 else f"water_extra_seed{seed}.xyz"
+    write(HERE / "structures" / name, displaced(water_equilibrium(), count, seed=seed))
 
 
 def ethanol() -> None:
@@ -80,10 +82,13 @@ def ethanol() -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--water-extra", type=int, metavar="N", help="only write N more water geometries")
+    parser.add_argument("--seed", type=int, default=1, help="random seed of --water-extra (0 draws the train/test set)")
     args = parser.parse_args()
+    if args.seed == 0:
+        parser.error("--seed 0 would repeat the train and test geometries")
     (HERE / "structures").mkdir(exist_ok=True)
     if args.water_extra:
-        water_extra(args.water_extra)
+        water_extra(args.water_extra, args.seed)
     else:
         water()
         ethanol()
