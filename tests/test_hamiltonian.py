@@ -259,3 +259,5 @@ def test_lindep_drops_the_near_null_direction_of_s_and_its_intruder_level():
     np.testing.assert_allclose(cleaned, kept_energies, atol=1e-12)  # the error lies wholly in the dropped span
     comparison = compare_occupied(hamiltonian + error, hamiltonian, overlap, num_occupied=2, lindep=1e-2)
     np.testing.assert_allclose(comparison.energies_predicted, kept_energies[:2])
+    with pytest.raises(MLPotError, match="lindep 0.9 leaves 3 orbitals for 4 occupied ones"):
+        compare_occupied(hamiltonian, hamiltonian, overlap, num_occupied=4, lindep=0.9)

@@ -12,6 +12,7 @@ from pathlib import Path
 from mlpot.errors import MLPotError
 from mlpot.kernels import KERNELS
 from mlpot.models.io import load_model
+from mlpot.qm.orbitals import check_lindep
 from mlpot.train.tasks import task_class
 
 
@@ -30,15 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_lindep(args.lindep)
     model = load_model(args.model, device=args.device, kernel=args.kernel)
     task_name = model.config_dict().get("task", "potential")
     options = {}
     if args.lindep:
-        from mlpot.qm.orbitals import check_lindep
-
         if task_name != "hamiltonian":
             raise MLPotError(f"--lindep applies to Hamiltonian models only; {args.model[0]} is a {task_name} model")
-        check_lindep(args.lindep)
         options["lindep"] = args.lindep
     plots = Path(args.plots) if args.plots else (Path(args.output).parent if args.output else Path("."))
     keys = {"energy": args.energy_key, "forces": args.forces_key, "stress": args.stress_key}

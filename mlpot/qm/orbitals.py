@@ -70,6 +70,8 @@ def compare_occupied(
     """Occupied orbitals of H_predicted (solved with ``lindep``) and H_reference (exact), both
     with the reference overlap."""
     energies_p, coefficients_p = orbitals(predicted, overlap, lindep)
+    if len(energies_p) < num_occupied:
+        raise MLPotError(f"lindep {lindep:g} leaves {len(energies_p)} orbitals for {num_occupied} occupied ones; use a smaller lindep")
     energies_r, coefficients_r = orbitals(reference, overlap)
     similarity = np.zeros(num_occupied)
     for group in degenerate_groups(energies_r[:num_occupied], tolerance):
