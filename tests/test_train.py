@@ -37,7 +37,8 @@ def final_weights(directory):
         ({"training": {"learning_rate": 0.1}}, r"unknown key 'training.learning_rate'; did you mean 'lr'\?"),
         ({"training": {"batch_size": "four"}}, r"'training.batch_size' must be an integer, got 'four'"),
         ({"training": {"lr": -1.0}}, r"'training.lr' must be positive"),
-        ({"training": {"scheduler": "step"}}, r"'training.scheduler' must be one of 'plateau', 'cosine', 'none'"),
+        ({"training": {"scheduler": "step"}}, r"'training.scheduler' must be one of 'plateau', 'cosine', 'cosine_time', 'none'"),
+        ({"training": {"scheduler": "cosine_time"}}, r"'training.scheduler: cosine_time' anneals over the time budget: set 'training.max_time_minutes'"),
         ({"training": {"betas": [0.9]}}, r"'training.betas' must be two numbers in \[0, 1\)"),
         ({"training": {"betas": [0.9, 1.0]}}, r"'training.betas' must be two numbers in \[0, 1\)"),
         ({"data": {"train": "missing.xyz"}}, r"'data.train': file .*missing.xyz does not exist"),
@@ -172,6 +173,25 @@ def test_a_diverging_run_stops_with_advice_and_keeps_finite_weights(emt_files, t
     assert "no epoch finished, so there is no best.model" in result.stderr
     weights = torch.load(output / "checkpoint.pt", weights_only=False)["model"]  # from the last good step
     assert all(torch.isfinite(tensor).all() for tensor in weights.values())
+
+
+def test_cosine_time_anneals_over_the_time_budget(emt_files, tmp_path, write_config):
+    """scheduler cosine_time: the lr falls step by step with the clock and reaches ~0 when the
+    time budget ends, however many epochs that was; a max_epochs that would end the run first is
+    warned about after the first epoch."""
+    raw = tiny_config(*emt_files, tmp_path / "timed", scheduler="cosine_time", max_time_minutes=0.1, max_epochs=100000)
+    result = mlpot_cli("train", write_config(raw, "timed.yaml"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "time budget of 0.1 min reached" in result.stdout
+    lrs = [float(row.split(",")[2]) for row in (tmp_path / "timed" / "log.csv").read_text().splitlines()[1:]]
+    assert len(lrs) >= 3 and lrs[0] > 0.005
+    assert all(later < earlier for earlier, later in zip(lrs, lrs[1:]))
+    assert lrs[-1] < 1e-4  # cos near pi at the last step
+
+    raw = tiny_config(*emt_files, tmp_path / "short", scheduler="cosine_time", max_time_minutes=30, max_epochs=2)
+    result = mlpot_cli("train", write_config(raw, "short.yaml"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "warning: max_epochs 2 ends this run after about 0 min" in result.stdout
 
 
 def test_unknown_elements_in_test_data_are_refused(emt_files, tmp_path, write_config):

@@ -54,7 +54,9 @@ class TrainingSection:
     weight_decay: float = 5e-7
     amsgrad: bool = True
     betas: List[float] = field(default_factory=lambda: [0.9, 0.999])  # Adam's moment decays (beta1, beta2)
-    scheduler: Literal["plateau", "cosine", "none"] = "plateau"
+    # cosine: over max_epochs; cosine_time: over max_time_minutes, step by step, so that a run sized
+    # by wall time (a GPU hour, a job's time limit) ends annealed whatever its speed
+    scheduler: Literal["plateau", "cosine", "cosine_time", "none"] = "plateau"
     lr_factor: float = 0.8  # plateau: multiply lr by this ...
     scheduler_patience: int = 50  # ... after this many epochs without improvement
     ema_decay: Optional[float] = 0.99
@@ -89,6 +91,8 @@ class TrainingSection:
             raise MLPotError(f"'{where}.ema_decay' must be between 0 and 1, got {self.ema_decay}")
         if self.max_time_minutes is not None and self.max_time_minutes <= 0:
             raise MLPotError(f"'{where}.max_time_minutes' must be positive, got {self.max_time_minutes}")
+        if self.scheduler == "cosine_time" and self.max_time_minutes is None:
+            raise MLPotError(f"'{where}.scheduler: cosine_time' anneals over the time budget: set '{where}.max_time_minutes'")
         if self.committee < 1:
             raise MLPotError(f"'{where}.committee' must be at least 1, got {self.committee}")
         if self.warmup_epochs < 0:

@@ -164,7 +164,7 @@ class Trainer:
                 if index < skip:
                     continue
                 batch = batch.to(self.device)
-                self._warm_up(epoch, index, len(loader))
+                self._step_lr(epoch, index, len(loader))
                 self.optimizer.zero_grad(set_to_none=True)
                 out = self.task.forward(self.network, batch, training=True)
                 loss = self.task.loss(out, batch, weights, self.group.reduce_sum, self.group.world_size)
@@ -235,10 +235,24 @@ class Trainer:
         )
         if self.group.is_main:
             self._write_log()
+        if epoch == 0:
+            self._warn_if_epochs_end_first()
         patience = training.patience
         if patience is not None and epoch - self.state["best_epoch"] >= patience:
             return f"no better validation loss for {patience} epochs"
         return None
+
+    def _warn_if_epochs_end_first(self) -> None:
+        """cosine_time anneals over the time budget; a max_epochs reached first ends the run at a high lr."""
+        training = self.config.training
+        if training.scheduler != "cosine_time":
+            return
+        projected = self.state["elapsed"] * training.max_epochs / max(self.state["epoch"], 1)
+        if projected < 0.9 * 60.0 * training.max_time_minutes:
+            self._log(
+                f"warning: max_epochs {training.max_epochs} ends this run after about {projected / 60:.0f} min, before "
+                f"the cosine_time schedule has annealed over max_time_minutes {training.max_time_minutes:g}; raise max_epochs"
+            )
 
     def _diverged(self, epoch: int, index: int, loss: float) -> None:
         """Stop on a non-finite loss: the weights it produced are not saved, so best.model and the
@@ -273,22 +287,38 @@ class Trainer:
             return condition
         return bool(self.group.reduce_sum(torch.tensor([float(condition)])).item() > 0)
 
-    def _warm_up(self, epoch: int, index: int, steps_per_epoch: int) -> None:
-        """Linear learning-rate warm-up over ``training.warmup_epochs``, step by step.
+    def _step_lr(self, epoch: int, index: int, steps_per_epoch: int) -> None:
+        """The per-step learning rate: linear warm-up over ``training.warmup_epochs``, times the
+        cosine over the time budget with ``scheduler: cosine_time``.
 
         A large first step from random weights sends the force loss far up (the Hamiltonian runs
         spent hundreds of epochs 10-100x above their validation loss at lr 0.005-0.01); ramping
-        from lr / 100 avoids the jump. The lr follows from the step count, so resuming is exact.
+        from lr / 100 avoids the jump. The warm-up follows from the step count, so resuming is
+        exact; cosine_time follows the clock, so a resumed run takes the same schedule but not the
+        same steps. Stage two owns the lr once it begins; outside these the epoch scheduler does.
         """
         training = self.config.training
-        if training.warmup_epochs <= 0 or self.state["stage_two"]:
+        if self.state["stage_two"]:
             return
-        progress = (epoch + (index + 1) / steps_per_epoch) / training.warmup_epochs
-        if progress > 1.0 + 1e-9:
-            return  # done: the scheduler owns the lr from here
-        fraction = min(1.0, 0.01 + 0.99 * progress)
-        for group in self.optimizer.param_groups:
-            group["lr"] = training.lr * fraction
+        factor = None
+        if training.warmup_epochs > 0:
+            progress = (epoch + (index + 1) / steps_per_epoch) / training.warmup_epochs
+            if progress <= 1.0 + 1e-9:
+                factor = min(1.0, 0.01 + 0.99 * progress)
+        if training.scheduler == "cosine_time":
+            factor = (1.0 if factor is None else factor) * self._time_cosine()
+        if factor is not None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = training.lr * factor
+
+    def _time_cosine(self) -> float:
+        """0.5 (1 + cos(pi t)) at the fraction t of the time budget spent (the processes' mean, so
+        that all of them step with one lr)."""
+        elapsed = self.state["elapsed"]
+        if self.group.active:
+            elapsed = float(self.group.reduce_sum(torch.tensor([elapsed], dtype=torch.float64))[0]) / self.group.world_size
+        spent = min(1.0, elapsed / (60.0 * self.config.training.max_time_minutes))
+        return 0.5 * (1.0 + math.cos(math.pi * spent))
 
     def _maybe_enter_stage_two(self, epoch: int) -> None:
         training = self.config.training
