@@ -16,13 +16,12 @@ from typing import Dict, List
 import torch
 from torch_geometric.loader import DataLoader
 
+from mlpot.config import DTYPES
 from mlpot.kernels import set_kernels
 from mlpot.models import build_model
 from mlpot.train.config import load_config
 from mlpot.train.tasks import task_for
 from mlpot.train.trainer import build_optimizer
-
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 def main() -> None:
@@ -37,7 +36,8 @@ def main() -> None:
     task = task_for(config)
     weights = task.loss_weights(False)
     runs = {}
-    for name, dtype in DTYPES.items():
+    for name in ("float64", "float32"):
+        dtype = DTYPES[name]
         torch.manual_seed(config.training.seed)
         data = task.prepare(dtype)
         model = build_model(dict(data.model_config, dtype=name))
