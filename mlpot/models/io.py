@@ -9,8 +9,10 @@ The file is ``torch.save`` of a plain dict::
 ``torch.load(weights_only=True)``, so a file can only ever hold tensors and plain values.
 """
 
+import codecs
 import datetime
-import pickle
+import re
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -19,7 +21,7 @@ from torch import nn
 
 from mlpot.errors import MLPotError
 from mlpot.kernels import set_kernels
-from mlpot.files import atomic_output
+from mlpot.files import atomic_output, check_input_file
 from mlpot.models import build_model
 
 FORMAT = "mlpot-model"
@@ -67,23 +69,42 @@ def atomic_torch_save(payload: Any, path: Path) -> None:
 
 def read_model_file(path: Union[str, Path]) -> Dict[str, Any]:
     """The stored dict of a model file, checked for format; user errors name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise MLPotError(f"model file {path} does not exist")
+    path = check_input_file(path, "model file")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as error:
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        reason = next((line for line in lines if "Unpickler error" in line), lines[0] if lines else type(error).__name__)
-        raise MLPotError(f"{path} is not an mlpot model file ({reason})") from None
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": noise about a file that fails anyway
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # the unpickler raises KeyError, IndexError, ... for text or random bytes
+        raise MLPotError(f"{path} is not an mlpot model file ({_unloadable_reason(path, error)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise MLPotError(f"{path} is not an mlpot model file (no '{FORMAT}' header)")
+    missing = [key for key in ("config", "state_dict") if not isinstance(payload.get(key), dict)]
+    if missing:
+        raise MLPotError(f"{path} is not a complete mlpot model file (no '{missing[0]}')")
     if int(payload.get("format_version", -1)) > FORMAT_VERSION:
         raise MLPotError(
             f"{path} has model format {payload['format_version']}, newer than this mlpot reads ({FORMAT_VERSION}); "
             "upgrade mlpot"
         )
     return payload
+
+
+def _unloadable_reason(path: Path, error: Exception) -> str:
+    """Why torch.load failed, in words about the file rather than torch's unpickler internals."""
+    unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+    if unsafe:
+        return f"it holds a Python object of type {unsafe.group(1)}, which model files never do"
+    with open(path, "rb") as stream:
+        head = stream.read(512)
+    if not head:
+        return "the file is empty"
+    if head.startswith(b"PK"):  # torch.save writes a zip archive
+        return "a damaged, truncated or foreign zip archive"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return "binary data that torch.save did not write"
+    return "a text file, not one written by torch.save"
 
 
 def _committee_of(paths: List[Union[str, Path]], dtype: Optional[torch.dtype], device: str, kernel: str) -> nn.Module:
