@@ -10,9 +10,8 @@ vdos when the first frame has velocities and a time, msd when it has a time, and
 """
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Tuple
 
 import numpy as np
 from tqdm import tqdm
@@ -20,31 +19,12 @@ from tqdm import tqdm
 from mlpot.analysis import output
 from mlpot.analysis.dynamics import Displacements, VelocityAutocorrelation, dynamic_structure_factor, MEV_PER_THZ
 from mlpot.analysis.dynasor_bridge import FrameStream
+from mlpot.analysis.settings import COMPARABLE, OBSERVABLES, AnalysisSettings
 from mlpot.analysis.structure import (PairDistributionAccumulator, direct_structure_factor, element_pairs, first_shell_coordination,
                                       perpendicular_widths, shortest_reciprocal_vector, structure_factor_from_rdf, symbols_of)
 from mlpot.analysis.trajectory import Frame, TimeAxis, TrajectorySource, require_periodic, require_same_cell
 from mlpot.analysis.weights import XRayWeights, neutron_weights
 from mlpot.errors import MLPotError
-
-OBSERVABLES = ("rdf", "sq", "vdos", "msd", "sqw")
-COMPARABLE = {"sq-neutron": ("S_neutron", "sq"), "sq-xray": ("S_xray", "sq"), "gr-neutron": ("G_neutron_1/A2", "rdf"),
-              "gr-xray": ("G_xray_1/A2", "rdf")}
-
-
-@dataclass
-class AnalysisSettings:
-    observables: List[str] = field(default_factory=lambda: ["auto"])
-    r_max: Optional[float] = None  # Å; default half the smallest cell width
-    dr: float = 0.02  # Å
-    q_max: float = 10.0  # 1/Å
-    dq: float = 0.05  # 1/Å
-    q_points: int = 4000
-    window: int = 500  # frames
-    msd_fit: Optional[Tuple[float, float]] = None  # ps
-    sqw_q: List[float] = field(default_factory=list)  # 1/Å
-    compare: Optional[Path] = None
-    compare_with: str = "sq-neutron"
-
 
 def choose_observables(settings: AnalysisSettings, source: TrajectorySource) -> List[str]:
     asked = set(settings.observables)

@@ -15,7 +15,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 from ase import Atoms
@@ -24,22 +24,10 @@ from ase.data import atomic_masses, atomic_numbers
 
 from mlpot.analysis import output
 from mlpot.analysis.dynamics import MEV_PER_THZ
+from mlpot.analysis.settings import PhononSettings
 from mlpot.analysis.structure import perpendicular_widths
 from mlpot.analysis.weights import neutron_weights
 from mlpot.errors import MLPotError
-
-
-@dataclass
-class PhononSettings:
-    supercell: Optional[Tuple[int, int, int]] = None  # repeats of the input cell; default from min_length
-    min_length: float = 10.0  # Å: the default supercell is at least this wide in every direction
-    displacement: float = 0.01  # Å
-    mesh: float = 40.0  # phonopy's mesh length (q-points ~ length / lattice constant per direction)
-    t_max: float = 1000.0  # K
-    t_step: float = 10.0  # K
-    relax: bool = False
-    fmax: float = 1e-3  # eV/Å, relaxation threshold
-    relax_steps: int = 500
 
 
 def default_supercell(atoms: Atoms, min_length: float) -> Tuple[int, int, int]:

@@ -1,0 +1,41 @@
+"""What ``mlpot analyze`` and ``mlpot phonons`` can be asked: the observable names and the settings.
+
+Standard library only: the parsers read the defaults from here without loading numpy, ASE,
+scipy or matplotlib. :mod:`mlpot.analysis.analyze` and :mod:`mlpot.analysis.phonons` do the work.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+OBSERVABLES = ("rdf", "sq", "vdos", "msd", "sqw")
+COMPARABLE = {"sq-neutron": ("S_neutron", "sq"), "sq-xray": ("S_xray", "sq"), "gr-neutron": ("G_neutron_1/A2", "rdf"),
+              "gr-xray": ("G_xray_1/A2", "rdf")}
+
+
+@dataclass
+class AnalysisSettings:
+    observables: List[str] = field(default_factory=lambda: ["auto"])
+    r_max: Optional[float] = None  # Å; default half the smallest cell width
+    dr: float = 0.02  # Å
+    q_max: float = 10.0  # 1/Å
+    dq: float = 0.05  # 1/Å
+    q_points: int = 4000
+    window: int = 500  # frames
+    msd_fit: Optional[Tuple[float, float]] = None  # ps
+    sqw_q: List[float] = field(default_factory=list)  # 1/Å
+    compare: Optional[Path] = None
+    compare_with: str = "sq-neutron"
+
+
+@dataclass
+class PhononSettings:
+    supercell: Optional[Tuple[int, int, int]] = None  # repeats of the input cell; default from min_length
+    min_length: float = 10.0  # Å: the default supercell is at least this wide in every direction
+    displacement: float = 0.01  # Å
+    mesh: float = 40.0  # phonopy's mesh length (q-points ~ length / lattice constant per direction)
+    t_max: float = 1000.0  # K
+    t_step: float = 10.0  # K
+    relax: bool = False
+    fmax: float = 1e-3  # eV/Å, relaxation threshold
+    relax_steps: int = 500
