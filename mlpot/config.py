@@ -2,13 +2,15 @@
 
 A section is a dataclass; :func:`parse_section` turns a user's dict into it and raises one
 :class:`MLPotError` naming the key for an unknown key (with the likely key meant), a value of the
-wrong type, or a value outside its allowed set. Sections turn back into plain dicts with
-:func:`dataclasses.asdict`, which is what model files and resolved configs store.
+wrong type (NaN or infinity where a number is expected), or a value outside its allowed set.
+Sections turn back into plain dicts with :func:`dataclasses.asdict`, which is what model files
+and resolved configs store.
 """
 
 import contextlib
 import dataclasses
 import difflib
+import math
 import typing
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Type, TypeVar
 
@@ -103,7 +105,10 @@ def _check_type(value: Any, hint: Any, key: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise MLPotError(f"'{key}' must be a number, got {value!r}")
-        return float(value)
+        number = float(value) if not isinstance(value, int) or abs(value) < 2**1023 else math.inf
+        if not math.isfinite(number):  # YAML's .nan and .inf parse as floats
+            raise MLPotError(f"'{key}' must be a finite number, got {value!r}")
+        return number
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise MLPotError(f"'{key}' must be an integer, got {value!r}")
