@@ -16,6 +16,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Type, T
 
 import torch
 
+from mlpot.choices import DTYPE_NAMES
 from mlpot.errors import MLPotError
 
 Section = TypeVar("Section")
@@ -124,7 +125,7 @@ def _check_type(value: Any, hint: Any, key: str) -> Any:
     raise TypeError(f"config type {hint} of '{key}' is not supported")  # a bug, not a user error
 
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}  # name -> torch dtype
 
 
 @contextlib.contextmanager
