@@ -11,8 +11,7 @@ headers, a PNG per observable and summary.json into DIR, all after the whole ana
 import argparse
 from pathlib import Path
 
-from mlpot.analysis.analyze import COMPARABLE, OBSERVABLES, AnalysisSettings, analyze
-from mlpot.analysis.trajectory import TrajectorySource
+from mlpot.analysis.settings import COMPARABLE, OBSERVABLES, AnalysisSettings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mlpot.analysis.analyze import analyze
+    from mlpot.analysis.trajectory import TrajectorySource
+
     source = TrajectorySource(Path(args.trajectory), format=args.format, skip=args.skip, every=args.every,
                               timestep_fs=args.timestep, types=args.types)
     settings = AnalysisSettings(observables=args.observables, r_max=args.r_max, dr=args.dr, q_max=args.q_max, dq=args.dq,
