@@ -9,15 +9,12 @@ frame, drawn from the prior p(z | CG), frame by frame; extxyz frames carry ``cg_
 """
 
 import argparse
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
-
-from mlpot.cg.evaluation import sample
-from mlpot.cg.output import write_structures
-from mlpot.data.dataset import read_frames
 from mlpot.errors import MLPotError
-from mlpot.models.io import load_model
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,8 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu")
 
 
-def read_cg_frames(path: str, model) -> np.ndarray:
+def read_cg_frames(path: str, model) -> "np.ndarray":
     """[F, N, 3] bead positions: frames of N beads as they are, frames of the molecule mapped."""
+    import numpy as np
+
+    from mlpot.data.dataset import read_frames
+
     frames = []
     for frame, atoms in read_frames(path):
         if len(atoms) == 0:
@@ -52,6 +53,12 @@ def read_cg_frames(path: str, model) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from mlpot.cg.evaluation import sample
+    from mlpot.cg.output import write_structures
+    from mlpot.models.io import load_model
+
     if args.samples < 1:
         raise MLPotError(f"--samples must be at least 1, got {args.samples}")
     if not str(args.output).endswith((".xyz", ".extxyz", ".pdb")):
