@@ -8,12 +8,7 @@
 
 import argparse
 
-from ase.data import chemical_symbols
-
 from mlpot.cli import data_md_openmm, data_qm
-from mlpot.data.dataset import LabelKeys, label_counts, read_labelled
-from mlpot.data.rmd17 import convert_npz
-from mlpot.data.statistics import average_num_neighbors, estimate_e0s
 from mlpot.errors import MLPotError
 
 
@@ -39,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "qm":
         return data_qm.run(args)
     if args.action == "convert":
+        from mlpot.data.rmd17 import convert_npz
+
         if not str(args.target).endswith((".xyz", ".extxyz")):
             raise MLPotError(f"target {args.target} must end in .xyz or .extxyz")
         count = convert_npz(args.source, args.target)
@@ -48,6 +45,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from ase.data import chemical_symbols
+
+    from mlpot.data.dataset import LabelKeys, label_counts, read_labelled
+    from mlpot.data.statistics import average_num_neighbors, estimate_e0s
+
     label_keys = LabelKeys(energy=args.energy_key, forces=args.forces_key, stress=args.stress_key)
     data = read_labelled(args.file, label_keys, require_energy=False)
     elements = data.elements()

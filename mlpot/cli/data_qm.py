@@ -12,8 +12,6 @@ command again after an interruption computes only the missing frames.
 import argparse
 from pathlib import Path
 
-from mlpot.qm.pyscf_runner import QMSettings
-
 
 def add_action(actions) -> None:
     qm = actions.add_parser("qm", help="H and S matrices from PySCF for every frame (Hamiltonian training data)")
@@ -30,6 +28,7 @@ def add_action(actions) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mlpot.qm.generate import generate
+    from mlpot.qm.pyscf_runner import QMSettings
 
     settings = QMSettings(
         method=args.method,
