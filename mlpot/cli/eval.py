@@ -9,11 +9,8 @@ Prints a table of errors for the labels the file has, writes parity plots (PNG) 
 import argparse
 from pathlib import Path
 
+from mlpot.choices import KERNELS
 from mlpot.errors import MLPotError
-from mlpot.kernels import KERNELS
-from mlpot.models.io import load_model
-from mlpot.qm.orbitals import check_lindep
-from mlpot.train.tasks import task_class
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plots", help="directory for the parity plots (default: beside --output, else .)")
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--kernel", default="auto", choices=KERNELS, help="fused kernels (auto: where available) or the reference path")
+    parser.add_argument("--kernel", default="auto", choices=KERNELS, help="fused kernels (auto: on the CPU, reference path on CUDA) or the reference path")
     parser.add_argument("--energy-key", default="energy")
     parser.add_argument("--forces-key", default="forces")
     parser.add_argument("--stress-key", default="stress")
@@ -31,6 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mlpot.models.io import load_model
+    from mlpot.qm.orbitals import check_lindep
+    from mlpot.train.tasks import task_class
+
     check_lindep(args.lindep)
     model = load_model(args.model, device=args.device, kernel=args.kernel)
     task_name = model.config_dict().get("task", "potential")

@@ -13,11 +13,8 @@ ends the run (exit status 3) when the spread passes a threshold.
 import argparse
 from pathlib import Path
 
-from mlpot.calculators import MLPotCalculator
-from mlpot.data.dataset import read_structure
-from mlpot.kernels import KERNELS
-from mlpot.md.driver import ENSEMBLES, MDSettings, describe, run_md
-from mlpot.models.io import resolve_model_path
+from mlpot.choices import DTYPE_NAMES, KERNELS
+from mlpot.md.settings import ENSEMBLES, MDSettings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,15 +34,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compressibility", type=float, default=defaults.compressibility, help="NPT, 1/bar")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="velocities and thermostat noise")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    parser.add_argument("--dtype", default="float64", choices=DTYPE_NAMES)
     parser.add_argument("--skin", type=float, default=0.5, help="neighbour-list skin, Å")
     parser.add_argument("--uncertainty-stop", type=float, help="committee: stop when a per-atom force spread passes this (eV/Å)")
     parser.add_argument("--uncertainty-dump", help="committee: extxyz file for every frame above --dump-threshold")
     parser.add_argument("--dump-threshold", type=float, help="committee: force spread (eV/Å) above which frames are dumped")
-    parser.add_argument("--kernel", default="auto", choices=KERNELS, help="fused kernels (auto: where available) or the reference path")
+    parser.add_argument("--kernel", default="auto", choices=KERNELS, help="fused kernels (auto: on the CPU, reference path on CUDA) or the reference path")
 
 
 def run(args: argparse.Namespace) -> int:
+    from mlpot.calculators import MLPotCalculator
+    from mlpot.data.dataset import read_structure
+    from mlpot.md.driver import describe, run_md
+    from mlpot.models.io import resolve_model_path
+
     model_path = [resolve_model_path(path) for path in args.model]
     atoms = read_structure(args.structure, args.index)
     atoms.calc = MLPotCalculator(model_path, device=args.device, dtype=args.dtype, skin=args.skin, kernel=args.kernel)
