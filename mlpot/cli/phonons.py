@@ -10,12 +10,7 @@ thermal properties, and summary.json into DIR.
 import argparse
 from pathlib import Path
 
-import numpy as np
-
-from mlpot.analysis.phonons import PhononSettings, default_supercell, force_constants, frequencies_at, phonon_properties, plain_labels, relax, write_phonon_files
-from mlpot.calculators import MLPotCalculator
-from mlpot.data.dataset import read_structure
-from mlpot.models.io import resolve_model_path
+from mlpot.analysis.settings import PhononSettings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from mlpot.analysis.phonons import default_supercell, force_constants, frequencies_at, phonon_properties, plain_labels, relax, write_phonon_files
+    from mlpot.calculators import MLPotCalculator
+    from mlpot.data.dataset import read_structure
+    from mlpot.models.io import resolve_model_path
+
     settings = PhononSettings(supercell=tuple(args.supercell) if args.supercell else None, min_length=args.min_length,
                               displacement=args.displacement, mesh=args.mesh, t_max=args.t_max, t_step=args.t_step,
                               relax=args.relax, fmax=args.fmax)

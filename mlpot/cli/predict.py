@@ -11,12 +11,7 @@ hamiltonian_k and orbital_energies_k (Eh), and arrays homo, lumo, gap (Eh).
 import argparse
 from pathlib import Path
 
-import numpy as np
-from ase.units import Hartree
-
-from mlpot.data.dataset import read_frames
 from mlpot.errors import MLPotError
-from mlpot.models.io import load_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    from ase.units import Hartree
+
+    from mlpot.data.dataset import read_frames
+    from mlpot.models.io import load_model
     from mlpot.qm.inference import predict_matrices
     from mlpot.qm.orbitals import check_lindep, orbitals
     from mlpot.qm.pyscf_runner import overlap_matrix
