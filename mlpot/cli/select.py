@@ -10,13 +10,8 @@ import argparse
 import csv
 from pathlib import Path
 
-from ase.io import read
-
-from mlpot.active.select import choose, describe, score_frames, selection_table
-from mlpot.data.extxyz import as_frame, write_extxyz
 from mlpot.errors import MLPotError
 from mlpot.files import atomic_output
-from mlpot.models.io import load_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ase.io import read
+
+    from mlpot.active.select import choose, describe, score_frames, selection_table
+    from mlpot.data.extxyz import as_frame, write_extxyz
+    from mlpot.models.io import load_model
+
     output = Path(args.output)
     if output.suffix not in (".xyz", ".extxyz"):
         raise MLPotError(f"-o {output} must end in .xyz or .extxyz")

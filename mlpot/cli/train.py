@@ -13,10 +13,6 @@ from importlib import resources
 from pathlib import Path
 
 from mlpot.errors import MLPotError
-from mlpot.train import distributed
-from mlpot.train.config import apply_overrides, parse_config, read_yaml
-from mlpot.train.committee import train_committee
-from mlpot.train.trainer import Trainer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +27,11 @@ def demo_config_path() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mlpot.train import distributed
+    from mlpot.train.committee import train_committee
+    from mlpot.train.config import apply_overrides, parse_config, read_yaml
+    from mlpot.train.trainer import Trainer
+
     if args.demo == bool(args.config):
         raise MLPotError("give a config file or --demo (not both)")
     path = demo_config_path() if args.demo else Path(args.config)
