@@ -9,8 +9,6 @@ Prints the ``plugin load`` line for LAMMPS input files; the build itself is
 import argparse
 import datetime
 
-from mlpot.export.lammps_plugin import build_plugin
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
@@ -22,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mlpot.export.lammps_plugin import build_plugin
+
     started = datetime.datetime.now()
     plugin = build_plugin(args.build_dir, args.source_dir, args.jobs)
     seconds = (datetime.datetime.now() - started).total_seconds()
