@@ -3,8 +3,11 @@
 Each subcommand module provides ``add_arguments(parser)`` and ``run(args) -> int``. A user
 mistake (:class:`MLPotError`) prints one line and exits 2; ``--debug`` shows the traceback.
 
-Only the module of the command being run is imported: the modules pull in torch and
-torch-geometric (seconds), which ``mlpot --help``, ``--version`` and a mistyped command never need.
+Only the module of the command being run is imported, and a command module imports at its top
+nothing but the standard library and light modules of names and settings (:mod:`mlpot.choices`,
+``mlpot.*.settings``): torch, torch-geometric, ASE, scipy and matplotlib (seconds) load in its
+``run()``, so ``--help``, ``--version`` and argument errors answer at once
+(tests/test_startup.py, benchmarks/startup/).
 """
 
 import argparse
