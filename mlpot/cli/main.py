@@ -15,7 +15,6 @@ import importlib
 import sys
 from typing import Collection, List, Optional
 
-from mlpot.allocator import keep_freed_memory
 from mlpot.errors import MLPotError
 
 # name -> (module, one-line help)
@@ -71,6 +70,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     command = _command(argv)
     parser = build_parser([command] if command else [])
     args = parser.parse_args(argv)
+    from mlpot.allocator import keep_freed_memory  # ctypes.util: not needed for --help
+
     keep_freed_memory()
     try:
         return int(args.run(args) or 0)
