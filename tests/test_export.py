@@ -11,14 +11,16 @@ from test_train import mlpot_cli
 import mlpot
 from mlpot import MLPotError
 from mlpot.calculators import MLPotCalculator
+from mlpot.cli.main import main
 from mlpot.export.lammps import export_lammps, read_metadata
+from mlpot.models.committee import Committee
 
 # every physics test runs on the fused kernels and on the reference path (conftest.kernel)
 pytestmark = pytest.mark.usefixtures("kernel")
 
 
-def small_model(elements):
-    torch.manual_seed(1)
+def small_model(elements, seed=1):
+    torch.manual_seed(seed)
     config = {"elements": elements, "r_max": 3.0, "hidden_irreps": "6x0e+6x1o", "max_ell": 2, "radial_mlp": [8], "num_interactions": 2}
     return mlpot.build_model(config)
 
@@ -57,13 +59,13 @@ def plain_edges(positions, r_max):
     return np.stack([sender, receiver])
 
 
-def run_exported(module, positions, numbers, local, r_max):
+def run_exported(module, positions, numbers, local, r_max, dtype=torch.float64):
     edges = plain_edges(positions, r_max)
     return module(
-        torch.tensor(positions, dtype=torch.float64),
+        torch.tensor(positions, dtype=dtype),
         torch.tensor(numbers, dtype=torch.long),
         torch.tensor(edges, dtype=torch.long),
-        torch.zeros(edges.shape[1], 3, dtype=torch.float64),
+        torch.zeros(edges.shape[1], 3, dtype=dtype),
         torch.tensor(local),
     )
 
@@ -102,6 +104,36 @@ def test_too_small_ghost_cutoff_gets_the_energy_wrong(tmp_path):
     module = torch.jit.load(str(export_lammps(model, tmp_path / "model.pt")))
     positions, numbers, _, local = domain_with_ghosts(atoms, list(range(len(atoms))), model.r_max)
     assert abs(float(run_exported(module, positions, numbers, local, model.r_max)["energy"]) - atoms.get_potential_energy()) > 1e-6
+
+
+@pytest.mark.parametrize("dtype,tolerance", [("float64", 1e-10), ("float32", 1e-4)])
+def test_committee_exports_its_mean(tmp_path, dtype, tolerance):
+    """The exported committee is the members' mean: energy, forces and virial of a periodic cell
+    (all atoms local, ghosts as LAMMPS makes them) equal the calculator's committee mean."""
+    committee = Committee([small_model(["Cu", "Au"], seed) for seed in (1, 2)])
+    atoms = periodic_structure()
+    atoms.calc = MLPotCalculator(committee)
+    energy, forces, stress = atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress(voigt=False)
+    assert atoms.calc.results["max_force_std"] > 1e-2  # the members differ: one member alone would fail below
+    module = torch.jit.load(str(export_lammps(committee, tmp_path / "committee.pt", dtype=dtype)))
+    owned = list(range(len(atoms)))
+    positions, numbers, owners, local = domain_with_ghosts(atoms, owned, committee.num_interactions * committee.r_max)
+    out = run_exported(module, positions, numbers, local, committee.r_max, getattr(torch, dtype))
+    exported_forces = np.zeros_like(forces)
+    np.add.at(exported_forces, owners, out["forces"].double().numpy())  # ghost forces back to their atoms
+    assert float(out["energy"]) == pytest.approx(energy, abs=tolerance)
+    np.testing.assert_allclose(exported_forces, forces, atol=tolerance)
+    np.testing.assert_allclose(out["virial"].double().numpy(), -stress * atoms.get_volume(), atol=tolerance)
+
+
+def test_export_cli_says_a_committee_is_exported_as_its_mean(tmp_path, capsys):
+    mlpot.save_model(Committee([small_model(["Cu"], seed) for seed in (1, 2)]), tmp_path / "committee.model")
+    assert main(["export", "--model", str(tmp_path / "committee.model"), "--format", "lammps", "-o", str(tmp_path / "c.pt")]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if "committee" in line]
+    assert notes == [
+        "committee of 2 potentials: exported as their mean; the spread (energy_std, forces_std) is dropped, pair_style mlpot has no place for it"
+    ]
+    assert read_metadata(tmp_path / "c.pt")["elements"] == "Cu"
 
 
 def test_molecule_and_metadata(tmp_path, kernel):

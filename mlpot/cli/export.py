@@ -8,6 +8,7 @@ import argparse
 from mlpot.errors import MLPotError
 from mlpot.export.lammps import export_lammps, read_metadata
 from mlpot.kernels import KERNELS
+from mlpot.models.committee import Committee
 from mlpot.models.io import load_model
 
 
@@ -23,9 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not str(args.output).endswith(".pt"):
         raise MLPotError(f"-o {args.output} must end in .pt")
-    path = export_lammps(load_model(args.model), args.output, args.dtype, args.kernel)
+    model = load_model(args.model)
+    path = export_lammps(model, args.output, args.dtype, args.kernel)
     metadata = read_metadata(path)
     print(f"wrote {path}: elements {metadata['elements']}, r_max {metadata['r_max']} Å, "
           f"{metadata['num_interactions']} interactions, {metadata['dtype']}, {metadata['kernel']} kernels")
+    if isinstance(model, Committee):
+        print(f"committee of {len(model.members)} potentials: exported as their mean; "
+              "the spread (energy_std, forces_std) is dropped, pair_style mlpot has no place for it")
     print(f"LAMMPS: pair_style mlpot / pair_coeff * * {path} <element of each atom type>")
     return 0

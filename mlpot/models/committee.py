@@ -50,6 +50,10 @@ def check_members(configs: List[Dict[str, Any]]) -> None:
 class Committee(nn.Module):
     """K potentials of the same elements and cutoff: mean predictions and their spread."""
 
+    # ``config`` is for Python callers; TorchScript (the LAMMPS export) compiles properties
+    # unless listed here, and a PotentialConfig has no TorchScript type.
+    __jit_unused_properties__ = ["config"]
+
     def __init__(self, members: List[nn.Module]) -> None:
         super().__init__()
         check_members([member.config_dict() for member in members])
@@ -83,6 +87,7 @@ class Committee(nn.Module):
             total = total + member.node_energy(vectors, atomic_numbers, edge_index)
         return total / len(self.members)
 
+    @torch.jit.unused  # Python only (the spread); the LAMMPS export scripts node_energy
     def forward(
         self,
         data: Dict[str, torch.Tensor],
