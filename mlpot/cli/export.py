@@ -5,11 +5,8 @@
 
 import argparse
 
+from mlpot.choices import KERNELS
 from mlpot.errors import MLPotError
-from mlpot.export.lammps import export_lammps, read_metadata
-from mlpot.kernels import KERNELS
-from mlpot.models.committee import Committee
-from mlpot.models.io import load_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mlpot.export.lammps import export_lammps, read_metadata
+    from mlpot.models.committee import Committee
+    from mlpot.models.io import load_model
+
     if not str(args.output).endswith(".pt"):
         raise MLPotError(f"-o {args.output} must end in .pt")
     model = load_model(args.model)
