@@ -25,7 +25,7 @@ from mlpot.errors import MLPotError
 from mlpot.models.io import atomic_torch_save, load_model, read_model_file, resolve_model_path, save_model
 from mlpot.train.config import TrainConfig
 from mlpot.train.distributed import ProcessGroup
-from mlpot.train.trainer import REQUESTED, Trainer, claim_output_directory
+from mlpot.train.trainer import CHECKPOINT, REQUESTED, Trainer, claim_output_directory, release_output_directory
 
 
 def member_requested(requested: Dict[str, Any], k: int, seed: int, directory: Path) -> Dict[str, Any]:
@@ -42,14 +42,30 @@ def member_requested(requested: Dict[str, Any], k: int, seed: int, directory: Pa
 def train_committee(config: TrainConfig, requested: Dict[str, Any], group: ProcessGroup) -> Path:
     output = Path(config.output.directory)
     claim_output_directory(output, requested)
+    created = not output.exists()
+    size = config.training.committee
+    try:
+        _train_members(config, requested, group, output)
+    except BaseException:
+        if group.is_main and not any((output / f"member-{k}" / CHECKPOINT).is_file() for k in range(size)):
+            release_output_directory(output, [REQUESTED, "parents"], created)  # no member started: nothing to resume
+        raise
+    group.barrier()
     if group.is_main:
-        output.mkdir(parents=True, exist_ok=True)
-        (output / REQUESTED).write_text(yaml.safe_dump(requested, sort_keys=False))
+        _assemble(config, output, size)
+    return output
+
+
+def _train_members(config: TrainConfig, requested: Dict[str, Any], group: ProcessGroup, output: Path) -> None:
+    """Claim ``output`` for the committee, write the parents' members, train every member."""
     size = config.training.committee
     init_from = config.model.get("init_from")
     from_committee = bool(init_from) and _is_committee(init_from)
-    if from_committee and group.is_main:
-        _write_member_parents(init_from, size, output)
+    if group.is_main:
+        output.mkdir(parents=True, exist_ok=True)
+        (output / REQUESTED).write_text(yaml.safe_dump(requested, sort_keys=False))
+        if from_committee:
+            _write_member_parents(init_from, size, output)
     group.barrier()
     for k in range(size):
         seed = config.training.seed + k
@@ -67,10 +83,6 @@ def train_committee(config: TrainConfig, requested: Dict[str, Any], group: Proce
             print(f"committee member {k + 1} of {size} (seed {seed}) in {directory}", flush=True)
         Trainer(member, member_raw, group,
                 bootstrap_seed=seed if config.training.bootstrap else None).run()
-    group.barrier()
-    if group.is_main:
-        _assemble(config, output, size)
-    return output
 
 
 def _is_committee(path: str) -> bool:

@@ -21,7 +21,7 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from mlpot.config import DTYPES
 from mlpot.errors import MLPotError
-from mlpot.files import atomic_output
+from mlpot.files import atomic_output, check_output_directory
 from mlpot.kernels import set_kernels
 from mlpot.models import build_model
 from mlpot.models.io import atomic_torch_save, save_model
@@ -45,10 +45,14 @@ from mlpot.train.tasks import task_for
 
 CHECKPOINT = "checkpoint.pt"
 REQUESTED = "requested_config.yaml"
+# what a run writes before its first checkpoint (the first epoch's end writes the model and log)
+RUN_FILES = (REQUESTED, "config.yaml", "best.model", "log.csv", "learning_curve.png")
 
 
 def claim_output_directory(output: Path, requested: Dict[str, Any]) -> bool:
-    """True if ``output`` holds this run (resume); raises if it holds something else."""
+    """True if ``output`` holds this run (resume); raises if it holds something else or cannot
+    be written. Reads only: a run writes its files once training starts."""
+    check_output_directory(output, "output.directory")
     requested_path = output / REQUESTED
     if requested_path.is_file():
         previous = yaml.safe_load(requested_path.read_text())
@@ -62,6 +66,22 @@ def claim_output_directory(output: Path, requested: Dict[str, Any]) -> bool:
     if output.exists() and any(output.iterdir()):
         raise MLPotError(f"output directory {output} is not empty and holds no mlpot run; choose another")
     return False
+
+
+def release_output_directory(output: Path, names: Sequence[str], created: bool) -> None:
+    """Remove the files ``names`` a run wrote into ``output`` (and ``output`` itself if the run
+    created it and it is left empty), so that a run that failed before its first checkpoint does
+    not make the directory refuse the corrected config as another run."""
+    for name in names:
+        path = output / name
+        if path.is_dir():
+            for member in path.iterdir():
+                member.unlink()
+            path.rmdir()
+        elif path.exists():
+            path.unlink()
+    if created and output.is_dir() and not any(output.iterdir()):
+        output.rmdir()
 
 
 class Trainer:
@@ -92,6 +112,7 @@ class Trainer:
     def run(self) -> Path:
         self.task.check_model_config()
         resume = self._claim_output_directory()
+        created = not self.output.exists()
         if resume:
             state = torch.load(self.output / CHECKPOINT, map_location="cpu", weights_only=True)
             if state.get("finished"):
@@ -110,12 +131,6 @@ class Trainer:
             self.task.initialize(model)  # fine-tuning: parent weights, frozen layers
         set_kernels(model, self.config.training.kernel, self.device)
         self.model = model
-        if self.group.is_main:
-            self.output.mkdir(parents=True, exist_ok=True)
-            (self.output / REQUESTED).write_text(yaml.safe_dump(self.requested, sort_keys=False))
-            resolved = self.config.as_dict()
-            resolved["model"] = model.config_dict()
-            (self.output / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
         self.metadata = {"training_data": data.summary, "task": self.task.name}
         training = self.config.training
         self.optimizer = build_optimizer(model, training)
@@ -135,8 +150,24 @@ class Trainer:
             self._restore(state)
             self._log(f"resuming {self.output} at epoch {self.state['epoch']}, batch {self.state['batch']}")
         self.network = DistributedDataParallel(model) if self.group.active else model
-        self._train(data)
+        self._write_run_files()
+        try:
+            self._train(data)
+        except BaseException:
+            if self.group.is_main and not (self.output / CHECKPOINT).is_file():
+                release_output_directory(self.output, RUN_FILES, created)
+            raise
         return self._finish(data)
+
+    def _write_run_files(self) -> None:
+        """Claim the output directory for this run: from here on it resumes only this config."""
+        if not self.group.is_main:
+            return
+        self.output.mkdir(parents=True, exist_ok=True)
+        (self.output / REQUESTED).write_text(yaml.safe_dump(self.requested, sort_keys=False))
+        resolved = self.config.as_dict()
+        resolved["model"] = self.model.config_dict()
+        (self.output / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
 
     def _train(self, data) -> None:
         training = self.config.training
