@@ -16,6 +16,7 @@ import yaml
 
 from mlpot.config import likely_key, parse_section
 from mlpot.errors import MLPotError
+from mlpot.files import check_input_file
 
 SECTIONS = ("data", "model", "training", "output")
 
@@ -101,12 +102,19 @@ class TrainingSection:
             raise MLPotError(f"'{where}.betas' must be two numbers in [0, 1) (beta1, beta2), got {self.betas}")
         if not 0.0 < self.lr_factor < 1.0:
             raise MLPotError(f"'{where}.lr_factor' must be between 0 and 1, got {self.lr_factor}")
+        from mlpot.devices import check_device
+
+        check_device(self.device, f"'{where}.device'")
 
 
 @dataclass
 class OutputSection:
     directory: str = "mlpot-run"
     checkpoint_every_minutes: float = 10.0  # also mid-epoch, so a long epoch is not lost
+
+    def validate(self, where: str) -> None:
+        if self.checkpoint_every_minutes < 0:  # 0: after every step
+            raise MLPotError(f"'{where}.checkpoint_every_minutes' must not be negative, got {self.checkpoint_every_minutes}")
 
 
 @dataclass
@@ -126,11 +134,13 @@ class TrainConfig:
 
 
 def read_yaml(path: Union[str, Path]) -> Dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise MLPotError(f"config file {path} does not exist")
+    path = check_input_file(path, "config file")
     try:
-        loaded = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise MLPotError(f"{path}: not a YAML config (binary data, not UTF-8 text)") from None
+    try:
+        loaded = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
@@ -144,9 +154,9 @@ def apply_overrides(raw: Dict[str, Any], overrides: List[str]) -> Dict[str, Any]
     """``section.key=value`` (value parsed as YAML) into a copy of ``raw``."""
     result = copy.deepcopy(raw)
     for item in overrides:
-        if "=" not in item or "." not in item.split("=", 1)[0]:
+        dotted, text = item.split("=", 1) if "=" in item else (item, None)
+        if text is None or "." not in dotted or not all(dotted.split(".")):
             raise MLPotError(f"--set takes section.key=value, got {item!r}")
-        dotted, text = item.split("=", 1)
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError:
