@@ -74,7 +74,8 @@ def test_custom_label_keys_and_virials(tmp_path):
         ("1\nenergy=1.0\nQq 0 0 0\n", r"frame 0: unknown element symbol"),
         ("1\nfoo=1.0\nH 0 0 0\n", r"frame 0: no energy under key 'energy' \(found: foo\)"),
         ("1\nenergy=nan\nH 0 0 0\n", r"frame 0: 'energy' contains NaN"),
-        ("1\nenergy=1.0\nH 0 nan 0\n", r"frame 0: non-finite coordinates"),
+        ("1\nenergy=1.0\nH 0 nan 0\n", r"frame 0: atom 0 \(H\) has a non-finite coordinate"),
+        ("2\nenergy=1.0\nH 0 0 0\nO 0.05 0 0\n", r"frame 0: atoms 0 \(H\) and 1 \(O\) are 0.05 Å apart"),
     ],
 )
 def test_bad_files_name_file_frame_and_key(tmp_path, content, message):

@@ -18,6 +18,7 @@ from ase.io import iread
 from torch_geometric.loader import DataLoader
 
 from mlpot.data import keys
+from mlpot.data.geometry import check_geometry
 from mlpot.data.graph import AtomicGraph, atoms_to_graph
 from mlpot.errors import MLPotError
 
@@ -98,9 +99,9 @@ def _as_3x3(value, where: str) -> np.ndarray:
 
 
 def extract_labels(atoms: Atoms, label_keys: LabelKeys, where: str, require_energy: bool) -> Labels:
-    """Labels of one frame; ``where`` ("file, frame k") prefixes every error."""
-    if not np.isfinite(atoms.positions).all():
-        raise MLPotError(f"{where}: non-finite coordinates")
+    """Labels of one frame; ``where`` ("file, frame k") prefixes every error. Frames with
+    non-finite coordinates or overlapping atoms are refused (:func:`check_geometry`)."""
+    check_geometry(atoms, where)
     labels = Labels()
     energy = _lookup(atoms, label_keys.energy)
     if energy is None and require_energy:
@@ -180,7 +181,10 @@ def split(items: Sequence, fraction: float, seed: int) -> Tuple[list, list]:
     order = np.random.default_rng(seed).permutation(len(items))
     held = max(1, int(round(fraction * len(items))))
     if held >= len(items):
-        raise MLPotError(f"cannot hold out {held} of {len(items)} frames for validation")
+        raise MLPotError(
+            f"'data.valid_fraction' {fraction:g} holds out {held} of {len(items)} frames for validation, leaving "
+            "none to train on; lower it, or give more frames or a data.valid file"
+        )
     held_out = sorted(order[:held].tolist())
     rest = sorted(order[held:].tolist())
     return [items[i] for i in rest], [items[i] for i in held_out]
