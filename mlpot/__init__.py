@@ -22,6 +22,11 @@ if not (_Path(__file__).parent / "calculators").is_dir() and (_CHECKOUT / "calcu
     __path__.append(str(_CHECKOUT))
 
 from mlpot.errors import MLPotError
+from mlpot.threads import prefer_passive_wait as _prefer_passive_wait
+
+# Before anything loads torch: its OpenMP runtime reads the wait policy once, when loaded, and
+# spinning threads collapse on cores shared with other processes (mlpot/threads.py).
+_prefer_passive_wait()
 
 # The rest of the API loads torch and torch-geometric (seconds), so it is imported on first use:
 # `import mlpot` (and through it `mlpot --help`) stays instant.

@@ -3,7 +3,8 @@
 The library has a plain C ABI and no libtorch dependency, so one build serves any torch version.
 It is found beside this file (a regular or editable install) or, when a source checkout is
 imported ahead of the installed package (``python -m mlpot...`` from the repository root), in
-the installed package's folder on sys.path (site-packages).
+the installed package's folder on sys.path (site-packages). Each call runs on
+:func:`mlpot.threads.kernel_threads` threads (torch's count, at most the CPUs the process may use).
 """
 
 import ctypes
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Optional
 
 import torch
+
+from mlpot.threads import kernel_threads
 
 LIBRARY_STEM = "_cpu_kernels"
 ABI_VERSION = 1
@@ -90,7 +93,7 @@ def edge_tp(
         starts.data_ptr(),
         sh_index.data_ptr(),
         coeff.data_ptr(),
-        torch.get_num_threads(),
+        kernel_threads(torch.get_num_threads()),
     )
     if status != 0:
         raise RuntimeError(f"mlpot CPU kernel failed with status {status}")
@@ -115,7 +118,7 @@ def symmetric(mode: int, operands: list, result: torch.Tensor, tables: list, dim
         starts.data_ptr(),
         pair_k.data_ptr(),
         element.data_ptr(),
-        torch.get_num_threads(),
+        kernel_threads(torch.get_num_threads()),
     )
     if status != 0:
         raise RuntimeError(f"mlpot CPU kernel failed with status {status}")
