@@ -46,6 +46,8 @@ def read_cg_frames(path: str, model) -> "np.ndarray":
                 f"{path}, frame {frame}: {len(atoms)} particles; the model needs {model.num_beads} beads "
                 f"(or the {model.num_atoms} atoms of its molecule)"
             )
+    if not frames:
+        raise MLPotError(f"{path}: every frame is empty (no particles)")
     cg = np.stack(frames)
     if not np.isfinite(cg).all():
         raise MLPotError(f"{path}: non-finite coordinates")
@@ -57,12 +59,19 @@ def run(args: argparse.Namespace) -> int:
 
     from mlpot.cg.evaluation import sample
     from mlpot.cg.output import write_structures
+    from mlpot.devices import check_device
+    from mlpot.files import check_input_file, check_output_file
     from mlpot.models.io import load_model
 
     if args.samples < 1:
         raise MLPotError(f"--samples must be at least 1, got {args.samples}")
     if not str(args.output).endswith((".xyz", ".extxyz", ".pdb")):
         raise MLPotError(f"-o {args.output} must end in .xyz, .extxyz or .pdb")
+    if args.batch_size < 1:
+        raise MLPotError(f"--batch-size must be at least 1, got {args.batch_size}")
+    check_output_file(args.output, "-o")
+    check_input_file(args.cg, "--cg")
+    check_device(args.device, "--device")
     model = load_model(args.model, device=args.device)
     if model.config_dict().get("task") != "backmapping":
         raise MLPotError(f"{args.model} is not a backmapping model (task {model.config_dict().get('task', 'potential')!r})")

@@ -28,11 +28,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mlpot.devices import check_device
+    from mlpot.files import check_output_directory, check_output_file
     from mlpot.models.io import load_model
     from mlpot.qm.orbitals import check_lindep
     from mlpot.train.tasks import task_class
 
     check_lindep(args.lindep)
+    if args.batch_size < 1:
+        raise MLPotError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if not Path(args.data).exists():  # a file, or a directory (Hamiltonian datasets)
+        raise MLPotError(f"--data {args.data} does not exist")
+    if args.output:
+        check_output_file(args.output, "--output")
+    check_output_directory(_plots_directory(args), "--plots" if args.plots else "plots directory")
+    check_device(args.device, "--device")
     model = load_model(args.model, device=args.device, kernel=args.kernel)
     task_name = model.config_dict().get("task", "potential")
     options = {}
@@ -40,8 +50,12 @@ def run(args: argparse.Namespace) -> int:
         if task_name != "hamiltonian":
             raise MLPotError(f"--lindep applies to Hamiltonian models only; {args.model[0]} is a {task_name} model")
         options["lindep"] = args.lindep
-    plots = Path(args.plots) if args.plots else (Path(args.output).parent if args.output else Path("."))
+    plots = _plots_directory(args)
     keys = {"energy": args.energy_key, "forces": args.forces_key, "stress": args.stress_key}
     print(task_class(task_name).evaluate_file(model, args.data, args.output, plots, args.batch_size, keys, **options))
     print(f"plots in {plots}" + (f"; predictions in {args.output}" if args.output else ""))
     return 0
+
+
+def _plots_directory(args: argparse.Namespace) -> Path:
+    return Path(args.plots) if args.plots else (Path(args.output).parent if args.output else Path("."))

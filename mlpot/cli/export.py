@@ -7,6 +7,7 @@ import argparse
 
 from mlpot.choices import KERNELS
 from mlpot.errors import MLPotError
+from mlpot.files import check_output_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not str(args.output).endswith(".pt"):
         raise MLPotError(f"-o {args.output} must end in .pt")
+    check_output_file(args.output, "-o")
     model = load_model(args.model)
     path = export_lammps(model, args.output, args.dtype, args.kernel)
     metadata = read_metadata(path)

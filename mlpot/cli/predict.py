@@ -30,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from ase.units import Hartree
 
     from mlpot.data.dataset import read_frames
+    from mlpot.devices import check_device
+    from mlpot.files import check_input_file, check_output_file
     from mlpot.models.io import load_model
     from mlpot.qm.inference import predict_matrices
     from mlpot.qm.orbitals import check_lindep, orbitals
@@ -38,6 +40,12 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None and not str(args.output).endswith(".npz"):
         raise MLPotError(f"--output {args.output} must end in .npz")
     check_lindep(args.lindep)
+    if args.batch_size < 1:
+        raise MLPotError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.output is not None:
+        check_output_file(args.output, "--output")
+    check_input_file(args.structures, "--structures")
+    check_device(args.device, "--device")
     model = load_model(args.model, device=args.device)
     if model.config_dict().get("task") != "hamiltonian":
         raise MLPotError(f"{args.model} is not a Hamiltonian model; 'mlpot predict' needs one")
