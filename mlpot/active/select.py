@@ -14,10 +14,12 @@ from typing import List, Optional
 import numpy as np
 import torch
 from ase import Atoms
+from ase.data import chemical_symbols
 from torch import nn
 
 from mlpot.data import keys
 from mlpot.data.dataset import make_loader
+from mlpot.data.geometry import check_geometry
 from mlpot.data.graph import atoms_to_graph, graph_to_inputs
 from mlpot.errors import MLPotError
 from mlpot.models.committee import Committee, ENERGY_STD, FORCES_STD
@@ -30,10 +32,20 @@ class Scores:
     descriptors: np.ndarray  # [F, features]
 
 
-def score_frames(committee: nn.Module, frames: List[Atoms], batch_size: int = 10) -> Scores:
-    """Committee spread and invariant descriptors of every frame."""
+def score_frames(committee: nn.Module, frames: List[Atoms], batch_size: int = 10, source: str = "pool") -> Scores:
+    """Committee spread and invariant descriptors of every frame; ``source`` (the pool file)
+    names the frame in errors: an element the committee lacks, overlapping atoms."""
     if not isinstance(committee, Committee):
         raise MLPotError("mlpot select needs a committee: a committee model file or several --model files")
+    known = set(committee.atomic_numbers.tolist())
+    for frame, atoms in enumerate(frames):
+        unknown = sorted(set(atoms.numbers.tolist()) - known)
+        if unknown:
+            raise MLPotError(
+                f"{source}, frame {frame} contains {', '.join(chemical_symbols[z] for z in unknown)}, which the "
+                f"committee was not trained on (its elements: {', '.join(chemical_symbols[z] for z in sorted(known))})"
+            )
+        check_geometry(atoms, f"{source}, frame {frame}")
     dtype = next(committee.parameters()).dtype
     graphs = [atoms_to_graph(atoms, committee.r_max, dtype=dtype) for atoms in frames]
     first = committee.members[0]

@@ -8,10 +8,11 @@ pool frame's scores and whether and why it was chosen (default OUT_scores.csv be
 
 import argparse
 import csv
+import sys
 from pathlib import Path
 
 from mlpot.errors import MLPotError
-from mlpot.files import atomic_output
+from mlpot.files import atomic_output, check_input_file, check_output_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,9 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ase.io import read
-
     from mlpot.active.select import choose, describe, score_frames, selection_table
+    from mlpot.data.dataset import read_frames
     from mlpot.data.extxyz import as_frame, write_extxyz
     from mlpot.models.io import load_model
 
@@ -36,19 +36,19 @@ def run(args: argparse.Namespace) -> int:
         raise MLPotError(f"-o {output} must end in .xyz or .extxyz")
     if args.n < 1:
         raise MLPotError(f"-n must be at least 1, got {args.n}")
-    if not Path(args.pool).is_file():
-        raise MLPotError(f"pool file {args.pool} does not exist")
-    try:
-        frames = read(args.pool, ":")
-    except Exception as error:  # ASE raises many types for malformed files
-        raise MLPotError(f"{args.pool}: cannot read frames ({str(error).splitlines()[0]})") from None
-    if not frames:
-        raise MLPotError(f"{args.pool} holds no frames")
+    if args.batch_size < 1:
+        raise MLPotError(f"--batch-size must be at least 1, got {args.batch_size}")
+    check_output_file(output, "-o")
+    scores_path = Path(args.scores) if args.scores else output.with_name(output.stem + "_scores.csv")
+    check_output_file(scores_path, "--scores")
+    check_input_file(args.pool, "pool file")
+    frames = [atoms for _, atoms in read_frames(args.pool)]
+    if args.n > len(frames):
+        print(f"mlpot: warning: -n {args.n} but {args.pool} holds {len(frames)} frames; selecting all {len(frames)}", file=sys.stderr)
     committee = load_model(args.model)
-    scores = score_frames(committee, frames, args.batch_size)
+    scores = score_frames(committee, frames, args.batch_size, source=args.pool)
     chosen = choose(scores, args.n, args.diverse)
     write_extxyz(output, [as_frame(frames[i]) for i in chosen])
-    scores_path = Path(args.scores) if args.scores else output.with_name(output.stem + "_scores.csv")
     rows = selection_table(scores, chosen, args.diverse)
     with atomic_output(scores_path, "w") as stream:
         writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
