@@ -55,7 +55,13 @@ def read_structure_pdb(path: str):
     _, app, unit = _require_openmm()
     if not Path(path).is_file():
         raise MLPotError(f"structure file {path} does not exist")
-    pdb = app.PDBFile(str(path))
+    try:
+        pdb = app.PDBFile(str(path))
+    except Exception as error:  # OpenMM's reader raises IndexError, ValueError, ... on what is not a PDB
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise MLPotError(f"{path}: not a PDB file OpenMM can read ({reason})") from None
+    if pdb.topology.getNumAtoms() == 0:
+        raise MLPotError(f"{path}: no ATOM or HETATM records")
     positions = np.array(pdb.getPositions(asNumpy=True).value_in_unit(unit.angstrom))
     pdb.topology.setPeriodicBoxVectors(None)
     return pdb.topology, positions

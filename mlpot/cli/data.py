@@ -7,9 +7,11 @@
 """
 
 import argparse
+import math
 
 from mlpot.cli import data_md_openmm, data_qm
 from mlpot.errors import MLPotError
+from mlpot.files import check_output_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
         if not str(args.target).endswith((".xyz", ".extxyz")):
             raise MLPotError(f"target {args.target} must end in .xyz or .extxyz")
+        check_output_file(args.target, "target")
         count = convert_npz(args.source, args.target)
         print(f"wrote {count} frames to {args.target} (energies in eV, forces in eV/Å)")
         return 0
@@ -50,6 +53,8 @@ def _info(args: argparse.Namespace) -> int:
     from mlpot.data.dataset import LabelKeys, label_counts, read_labelled
     from mlpot.data.statistics import average_num_neighbors, estimate_e0s
 
+    if not (math.isfinite(args.r_max) and args.r_max > 0):
+        raise MLPotError(f"--r-max must be a positive distance in Å, got {args.r_max:g}")
     label_keys = LabelKeys(energy=args.energy_key, forces=args.forces_key, stress=args.stress_key)
     data = read_labelled(args.file, label_keys, require_energy=False)
     elements = data.elements()

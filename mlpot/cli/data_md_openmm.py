@@ -9,9 +9,10 @@ OBC2 implicit-solvent Langevin run (300 K, 4 fs with hydrogen mass repartitionin
 """
 
 import argparse
-from pathlib import Path
+import math
 
 from mlpot.errors import MLPotError
+from mlpot.files import check_input_file, check_output_directory
 
 
 def add_action(actions) -> None:
@@ -29,11 +30,20 @@ def add_action(actions) -> None:
 def run(args: argparse.Namespace) -> int:
     from mlpot.cg import md_openmm
 
+    for option, value in (("--ns", args.ns), ("--temperature", args.temperature)):
+        if not (math.isfinite(value) and value > 0):
+            raise MLPotError(f"{option} must be positive, got {value:g}")
+    if not (math.isfinite(args.equilibrate_ps) and args.equilibrate_ps >= 0):
+        raise MLPotError(f"--equilibrate-ps must not be negative, got {args.equilibrate_ps:g}")
+    if args.threads < 1:
+        raise MLPotError(f"--threads must be at least 1, got {args.threads}")
     timestep_fs = 4.0
     total_steps = int(round(args.ns * 1e6 / timestep_fs))
     if args.frames < 3 or total_steps < args.frames:
         raise MLPotError(f"--frames must be at least 3 and at most the {total_steps} steps of {args.ns} ns")
-    output = Path(args.output)
+    output = check_output_directory(args.output, "output directory")
+    if args.structure:
+        check_input_file(args.structure, "--structure")
     if any(output.glob("*.pdb")):
         raise MLPotError(f"{output} already holds PDB files; choose another directory")
     topology, positions = md_openmm.read_structure_pdb(args.structure) if args.structure else md_openmm.capped_alanine()

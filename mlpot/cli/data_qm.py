@@ -10,7 +10,11 @@ command again after an interruption computes only the missing frames.
 """
 
 import argparse
+import math
 from pathlib import Path
+
+from mlpot.errors import MLPotError
+from mlpot.files import check_input_file, check_output_directory
 
 
 def add_action(actions) -> None:
@@ -30,6 +34,14 @@ def run(args: argparse.Namespace) -> int:
     from mlpot.qm.generate import generate
     from mlpot.qm.pyscf_runner import QMSettings
 
+    if args.max_cycles < 1:
+        raise MLPotError(f"--max-cycles must be at least 1, got {args.max_cycles}")
+    if not (math.isfinite(args.conv_tol) and args.conv_tol > 0):
+        raise MLPotError(f"--conv-tol must be a positive energy in Eh, got {args.conv_tol:g}")
+    if not 0 <= args.grid_level <= 9:
+        raise MLPotError(f"--grid-level must be one of PySCF's levels 0 to 9, got {args.grid_level}")
+    check_input_file(args.structures, "--structures")
+    check_output_directory(args.output, "-o")
     settings = QMSettings(
         method=args.method,
         basis=args.basis,

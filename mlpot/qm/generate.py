@@ -20,6 +20,7 @@ from ase.data import chemical_symbols
 from tqdm import tqdm
 
 from mlpot.data.dataset import read_frames
+from mlpot.data.geometry import check_geometry
 from mlpot.errors import MLPotError
 from mlpot.files import atomic_output
 from mlpot.qm.dataset import FORMAT, FORMAT_VERSION, METADATA, frame_path
@@ -42,7 +43,10 @@ def generate(structures: Path, output: Path, settings: QMSettings, workers: int 
         raise MLPotError(f"--workers must be at least 1, got {workers}")
     pyscf = require_pyscf()
     check_settings(settings)
-    frames = [(atoms.numbers.astype(np.int64), atoms.positions.astype(np.float64)) for _, atoms in read_frames(structures)]
+    frames = []
+    for k, atoms in read_frames(structures):
+        check_geometry(atoms, f"{structures}, frame {k}")  # an SCF of overlapping nuclei is meaningless
+        frames.append((atoms.numbers.astype(np.int64), atoms.positions.astype(np.float64)))
     elements = sorted({int(z) for numbers, _ in frames for z in numbers})
     metadata = {
         "format": FORMAT,
