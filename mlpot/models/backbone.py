@@ -8,6 +8,8 @@ contiguous slices; features are returned in the caller's order.
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
+from ase.data import atomic_numbers as symbol_to_z
+from ase.data import covalent_radii
 from e3nn import o3
 from torch import nn
 
@@ -18,7 +20,7 @@ from mlpot.nn.convolution import Interaction
 from mlpot.nn.irreps import FeatureIrreps
 from mlpot.nn.linear import ElementLinear, EquivariantLinear
 from mlpot.nn.product import SymmetricContraction
-from mlpot.nn.radial import RadialEmbedding
+from mlpot.nn.radial import AgnesiTransform, RadialEmbedding
 
 
 #: The interactions a layer can use (``model.interaction``), each with the same constructor
@@ -50,7 +52,10 @@ class InteractionLayer(nn.Module):
     ``irreps_in`` -> ``irreps_out``; messages carry every l <= max_ell and come from the
     ``interaction`` named (see :data:`INTERACTIONS`). The self-connection is an
     element-dependent linear of the layer's input (MACE's residual) on the degrees both sides
-    share, skipped for the first layer whose input is just the species embedding.
+    share; mlpot skips it for the first layer, whose input is just the species embedding
+    (mace-torch's RealAgnosticResidualInteractionBlock has it there too). With
+    ``element_messages`` the messages pass through an element-dependent linear before the
+    product, as in mace-torch's RealAgnosticInteractionBlock (its "skip_tp").
     """
 
     def __init__(
@@ -66,14 +71,22 @@ class InteractionLayer(nn.Module):
         self_connection: bool,
         interaction: str = "mace",
         attention: Optional[AttentionSettings] = None,
+        element_messages: bool = False,
+        density_normalization: bool = False,
     ) -> None:
         super().__init__()
         self.irreps_in = irreps_in
         self.irreps_out = irreps_out
         messages = FeatureIrreps(irreps_in.channels, max_ell)
-        self.interaction = build_interaction(
-            interaction, irreps_in, messages, max_ell, radial_dim, radial_mlp, avg_num_neighbors, attention or AttentionSettings()
-        )
+        if density_normalization and interaction != "mace":
+            raise ValueError("density normalisation is an option of the mace interaction")
+        if density_normalization:
+            self.interaction = Interaction(irreps_in, messages, max_ell, radial_dim, radial_mlp, avg_num_neighbors, density_normalization=True)
+        else:
+            self.interaction = build_interaction(
+                interaction, irreps_in, messages, max_ell, radial_dim, radial_mlp, avg_num_neighbors, attention or AttentionSettings()
+            )
+        self.message_linear = ElementLinear(messages, messages, num_elements) if element_messages else None
         self.product = SymmetricContraction(messages, FeatureIrreps(irreps_in.channels, irreps_out.lmax), correlation, num_elements)
         self.linear = EquivariantLinear(FeatureIrreps(irreps_in.channels, irreps_out.lmax), irreps_out)
         # The residual covers the degrees present on both sides; higher output degrees start from zero.
@@ -92,6 +105,9 @@ class InteractionLayer(nn.Module):
         element_counts: List[int],
     ) -> torch.Tensor:
         messages = self.interaction(h, sh, radial, envelope, sender, receiver)  # [N, (max_ell+1)^2, C]
+        message_linear = self.message_linear
+        if message_linear is not None:
+            messages = message_linear(messages, element_counts)
         out = self.linear(self.product(messages, element_counts))  # [N, D_out, C_out]
         self_connection = self.self_connection
         if self_connection is not None:
@@ -127,6 +143,21 @@ def attention_settings(config: Any, hidden: FeatureIrreps, where: str) -> Attent
     if values % settings.heads:
         raise MLPotError(f"'{where}.attention.heads' ({settings.heads}) must divide the value channels ({values})")
     return settings
+
+
+def element_radii(config: Any) -> torch.Tensor:
+    """Covalent radii (Å) of a config's ``elements``, in element-index order."""
+    return torch.tensor([covalent_radii[symbol_to_z[symbol]] for symbol in config.elements], dtype=torch.float64)
+
+
+def layer_flags(flags: Optional[List[bool]], default: List[bool], key: str, where: str) -> List[bool]:
+    """A per-layer list of switches (``model.self_connection``, ``model.element_messages``):
+    ``default`` where not given, else exactly one per layer."""
+    if flags is None:
+        return default
+    if len(flags) != len(default):
+        raise MLPotError(f"'{where}.{key}' lists {len(flags)} layers, but num_interactions is {len(default)}")
+    return list(flags)
 
 
 def backbone_checks(config: Any, where: str = "model") -> List[Tuple[bool, str, str]]:
@@ -166,13 +197,24 @@ class Backbone(nn.Module):
         last_lmax: int,
         interaction: Union[str, List[str]] = "mace",
         attention: Optional[AttentionSettings] = None,
+        self_connection: Optional[List[bool]] = None,
+        element_messages: Optional[List[bool]] = None,
+        element_radii: Optional[torch.Tensor] = None,
+        density_normalization: bool = False,
     ) -> None:
+        """``element_radii`` [num_elements] (covalent radii, Å) turns on the Agnesi transform of
+        the lengths the radial basis reads (:class:`AgnesiTransform`); ``density_normalization``
+        divides messages by 1 + a learnt neighbour density instead of avg_num_neighbors
+        (:class:`~mlpot.nn.convolution.Interaction`)."""
         super().__init__()
         if num_interactions < 1:
             raise ValueError("num_interactions must be at least 1")
         kinds = interaction_kinds(interaction, num_interactions, "model")
+        residual = layer_flags(self_connection, [t > 0 for t in range(num_interactions)], "self_connection", "model")
+        selector = layer_flags(element_messages, [False] * num_interactions, "element_messages", "model")
         self.num_elements = num_elements
         self.radial_embedding = RadialEmbedding(r_max, num_bessel, num_polynomial_cutoff)
+        self.distance_transform = AgnesiTransform(element_radii) if element_radii is not None else None
         self.spherical_harmonics = o3.SphericalHarmonics(list(range(max_ell + 1)), True, "component")
         self.embedding = nn.Parameter(torch.randn(num_elements, hidden.channels))
         layers = []
@@ -189,9 +231,11 @@ class Backbone(nn.Module):
                     num_bessel,
                     radial_mlp,
                     avg_num_neighbors,
-                    self_connection=t > 0,
+                    self_connection=residual[t],
                     interaction=kinds[t],
                     attention=attention,
+                    element_messages=selector[t],
+                    density_normalization=density_normalization,
                 )
             )
         self.layers = nn.ModuleList(layers)
@@ -201,7 +245,7 @@ class Backbone(nn.Module):
     def from_config(cls, config: Any, num_elements: int, last_lmax: int) -> "Backbone":
         """The trunk from a model config's shared keys (r_max, num_bessel, num_polynomial_cutoff,
         max_ell, hidden_irreps, correlation, num_interactions, radial_mlp, avg_num_neighbors,
-        interaction, attention)."""
+        interaction, attention; self_connection and element_messages where the config has them)."""
         hidden = FeatureIrreps.parse(config.hidden_irreps)
         return cls(
             num_elements=num_elements,
@@ -217,6 +261,10 @@ class Backbone(nn.Module):
             last_lmax=last_lmax,
             interaction=config.interaction,
             attention=attention_settings(config, hidden, "model"),
+            self_connection=getattr(config, "self_connection", None),
+            element_messages=getattr(config, "element_messages", None),
+            element_radii=element_radii(config) if getattr(config, "distance_transform", None) == "agnesi" else None,
+            density_normalization=getattr(config, "neighbour_normalization", "average") == "density",
         )
 
     def forward(
@@ -239,7 +287,11 @@ class Backbone(nn.Module):
         lengths = torch.linalg.vector_norm(vectors, dim=1, keepdim=True)  # [E, 1]
         sh = self.spherical_harmonics(vectors)  # [E, (max_ell+1)^2]
         envelope = self.radial_embedding.cutoff(lengths)  # [E, 1]
-        radial = self.radial_embedding.basis(lengths) * envelope  # [E, num_bessel]
+        basis_lengths = lengths
+        distance_transform = self.distance_transform
+        if distance_transform is not None:
+            basis_lengths = distance_transform(lengths, species.index_select(0, edge_index[0]), species.index_select(0, edge_index[1]))
+        radial = self.radial_embedding.basis(basis_lengths) * envelope  # [E, num_bessel]
         h = self.embedding.index_select(0, species.index_select(0, order)).unsqueeze(1)  # [N, 1, C]
         if node_features is not None:
             h = h + node_features.index_select(0, order).unsqueeze(1)

@@ -1,13 +1,15 @@
 """MACE-style interatomic potential: energies, forces and stress from one forward.
 
-    E_i = E0[z_i] + b[z_i] + scale * sum_t readout_t(h_i^t) + shift,   E = sum_i E_i
+    E_i = E0[z_i] + b[z_i] + scale * sum_t readout_t(h_i^t) + shift [+ ZBL_i],   E = sum_i E_i
     F = -dE/dpositions,   virial = -dE/d(strain),   stress = -virial / volume
 
 Forces and stress are autograd derivatives of the same energy, so forces are exactly
 conservative. Strain is applied as a symmetric displacement of positions, cell and shifts.
 
 E0, scale and shift are fixed from the data; b is a learnable per-element offset, zero at the
-start. Without it a constant error in the per-atom energy can only be removed through the
+start. ZBL_i, with ``pair_repulsion: zbl``, is the screened nuclear repulsion of
+:mod:`mlpot.nn.repulsion` (inside the scaled sum with ``pair_repulsion_scaled``, as mace-torch's
+ScaleShiftMACE has it). Without it a constant error in the per-atom energy can only be removed through the
 network, whose readouts carry no bias: fitting forces then leaves the energy offset by tenths of
 an eV per atom for many epochs (rMD17 ethanol: 127 vs 2.2 meV/atom after three epochs).
 """
@@ -23,10 +25,11 @@ from torch import nn
 from mlpot.config import default_dtype, parse_section, require
 from mlpot.data import keys
 from mlpot.errors import MLPotError
-from mlpot.models.backbone import Backbone, backbone_checks
+from mlpot.models.backbone import Backbone, backbone_checks, layer_flags
 from mlpot.models.elements import canonical_elements, species_of, species_table
 from mlpot.nn.irreps import FeatureIrreps
 from mlpot.nn.readout import LinearReadout, MLPReadout
+from mlpot.nn.repulsion import ZBLRepulsion
 from mlpot.nn.scatter import scatter_sum
 
 
@@ -47,12 +50,23 @@ class PotentialConfig:
     interaction: Union[str, List[str]] = "mace"  # or "attention"; or one per layer
     attention: Dict[str, Any] = field(default_factory=dict)  # heads, hidden, value_channels, nonlinear
     readout_mlp: int = 16
+    last_readout: Literal["mlp", "linear"] = "mlp"  # linear: as mace-torch's one-layer models have it
+    readout_activation: Literal["silu", "tanh", "none"] = "silu"  # of the last readout's MLP
     avg_num_neighbors: float = 10.0
     atomic_energies: Optional[Dict[str, float]] = None
     scale: float = 1.0
     shift: float = 0.0
     dtype: Literal["float32", "float64"] = "float64"
     init_from: Optional[str] = None  # the model this one was fine-tuned from (mlpot train reads it)
+    # Per layer: an element-dependent linear of the layer's input added to its output (default:
+    # every layer but the first), and one on the messages before the product (default: none;
+    # mace-torch's RealAgnosticInteractionBlock). Imported mace-torch models set both.
+    self_connection: Optional[List[bool]] = None
+    element_messages: Optional[List[bool]] = None
+    distance_transform: Optional[Literal["agnesi"]] = None  # of the lengths the radial basis reads
+    neighbour_normalization: Literal["average", "density"] = "average"  # messages / avg_num_neighbors or a learnt density
+    pair_repulsion: Optional[Literal["zbl"]] = None  # short-range ZBL repulsion (mlpot.nn.repulsion)
+    pair_repulsion_scaled: bool = False  # multiply the repulsion by scale (mace-torch's ScaleShiftMACE)
 
     def validate(self, where: str) -> None:
         self.elements = canonical_elements(self.elements, f"{where}.elements")
@@ -62,6 +76,8 @@ class PotentialConfig:
             (self.readout_mlp >= 1, "readout_mlp", "must be positive"),
         ]
         require(checks, self, where)
+        for key in ("self_connection", "element_messages"):
+            layer_flags(getattr(self, key), [False] * self.num_interactions, key, where)
         energies = {str(k): float(v) for k, v in (self.atomic_energies or {}).items()}
         for symbol in energies:
             if symbol not in self.elements:
@@ -82,7 +98,10 @@ class MACEPotential(nn.Module):
         self.num_interactions = config.num_interactions
         self.backbone = Backbone.from_config(config, len(numbers), last_lmax=0)
         readouts: List[nn.Module] = [LinearReadout(hidden.channels) for _ in range(config.num_interactions - 1)]
-        readouts.append(MLPReadout(hidden.channels, config.readout_mlp))
+        if config.last_readout == "mlp":
+            readouts.append(MLPReadout(hidden.channels, config.readout_mlp, config.readout_activation))
+        else:
+            readouts.append(LinearReadout(hidden.channels))
         self.readouts = nn.ModuleList(readouts)
         self.register_buffer("species_index", species_table(numbers))
         self.register_buffer("atomic_numbers", torch.tensor(numbers, dtype=torch.long))
@@ -91,6 +110,8 @@ class MACEPotential(nn.Module):
         self.element_offsets = nn.Parameter(torch.zeros(len(numbers)))
         self.register_buffer("scale", torch.tensor(config.scale))
         self.register_buffer("shift", torch.tensor(config.shift))
+        self.pair_repulsion = ZBLRepulsion(config.num_polynomial_cutoff) if config.pair_repulsion == "zbl" else None
+        self.pair_repulsion_scaled = config.pair_repulsion_scaled
 
     def species(self, atomic_numbers: torch.Tensor) -> torch.Tensor:
         """Atomic numbers [N] -> model element indices [N]; unknown elements fail loudly."""
@@ -104,7 +125,20 @@ class MACEPotential(nn.Module):
         interaction_energy = torch.zeros(atomic_numbers.shape[0], dtype=vectors.dtype, device=vectors.device)
         for t, readout in enumerate(self.readouts):
             interaction_energy = interaction_energy + readout(features[t])
-        return (self.atomic_energies + self.element_offsets)[species] + self.scale * interaction_energy + self.shift
+        repulsion: Optional[torch.Tensor] = None
+        pair_repulsion = self.pair_repulsion
+        if pair_repulsion is not None:
+            lengths = torch.linalg.vector_norm(vectors, dim=1, keepdim=True)  # [E, 1]
+            repulsion = pair_repulsion(
+                lengths, atomic_numbers[edge_index[0]], atomic_numbers[edge_index[1]], edge_index[1], atomic_numbers.shape[0]
+            )  # [N]
+            if self.pair_repulsion_scaled:
+                interaction_energy = interaction_energy + repulsion
+                repulsion = None
+        energy = (self.atomic_energies + self.element_offsets)[species] + self.scale * interaction_energy + self.shift
+        if repulsion is not None:
+            energy = energy + repulsion
+        return energy
 
     def forward(
         self,

@@ -28,7 +28,7 @@ from mlpot.kernels.coupling import coupling_tables
 from mlpot.kernels.edge_tp import edge_tp
 from mlpot.kernels import default_fused
 from mlpot.nn.irreps import FeatureIrreps, l_slice
-from mlpot.nn.linear import EquivariantLinear
+from mlpot.nn.linear import EquivariantLinear, ScaledLinear
 from mlpot.nn.radial import RadialMLP
 
 
@@ -186,7 +186,9 @@ class Interaction(nn.Module):
     """linear up -> radial-weighted edge tensor product -> sum / avg_num_neighbors -> linear down.
 
     Takes node features ``irreps_in`` and returns messages with every l <= lmax_out
-    (``irreps_out``, same channels).
+    (``irreps_out``, same channels). With ``density_normalization`` the sum is divided by
+    1 + sum_j tanh((w . radial_ij)^2 / radial_dim), a learnt, smooth neighbour count, instead of
+    the fixed avg_num_neighbors (mace-torch's RealAgnosticDensity*InteractionBlock).
     """
 
     def __init__(
@@ -197,6 +199,7 @@ class Interaction(nn.Module):
         radial_dim: int,
         radial_mlp: List[int],
         avg_num_neighbors: float,
+        density_normalization: bool = False,
     ) -> None:
         super().__init__()
         self.irreps_in = irreps_in
@@ -208,6 +211,7 @@ class Interaction(nn.Module):
         self.radial_mlp = RadialMLP([radial_dim] + list(radial_mlp), self.num_paths, channels)
         self.linear_down = PathLinear(self.tensor_product, channels, irreps_out)
         self.inv_avg_num_neighbors = 1.0 / float(avg_num_neighbors)
+        self.density = ScaledLinear(radial_dim, 1) if density_normalization else None
 
     def forward(
         self,
@@ -226,4 +230,9 @@ class Interaction(nn.Module):
         else:
             weights = self.radial_mlp(radial)  # [P, E, C]
         summed = self.tensor_product(h, sh, weights, sender, receiver)  # per path [N, 2l3+1, C]
+        density_layer = self.density
+        if density_layer is not None:
+            edge_density = torch.tanh(density_layer(radial) ** 2).squeeze(1)  # [E]
+            density = torch.zeros(h.shape[0], dtype=h.dtype, device=h.device).index_add(0, receiver, edge_density)
+            return self.linear_down(summed) / (density + 1).view(-1, 1, 1)
         return self.linear_down(summed) * self.inv_avg_num_neighbors

@@ -95,6 +95,14 @@ def _on_monomials(tensor: torch.Tensor, monomials: torch.Tensor, orderings: torc
     return symmetric[(slice(None),) + tuple(monomials.T)] * orderings
 
 
+def polynomial_coefficients(tensor: torch.Tensor, monomials: torch.Tensor) -> torch.Tensor:
+    """Coefficients [2lo+1, n_monomials] of the polynomial sum T[k, a, b, ..] x_a x_b .. of a
+    coupling tensor [2lo+1, D, ..., D] on sorted monomials [n_monomials, degree] (this is how a
+    coupling tensor stored elsewhere, such as mace-torch's U matrices, is compared with this basis)."""
+    orderings = torch.tensor([_distinct_orderings(tuple(key)) for key in monomials.tolist()], dtype=torch.float64)
+    return _on_monomials(tensor.to(torch.float64), monomials, orderings)
+
+
 def _distinct_orderings(key: Tuple[int, ...]) -> int:
     count = math.factorial(len(key))
     for repeat in (key.count(a) for a in set(key)):

@@ -49,6 +49,28 @@ class PolynomialCutoff(nn.Module):
         return envelope * (x < 1.0)
 
 
+class AgnesiTransform(nn.Module):
+    """Edge length -> 1 / (1 + a x^q / (1 + x^(q - p))), x = r / r0, with r0 the mean covalent
+    radius of the pair (the Agnesi transform of ACEpotentials.jl, JCP 2023; mace-torch's
+    ``distance_transform: Agnesi``, with its constants). The radial basis then reads the
+    transformed length, which runs from 1 at r = 0 towards 0: finer resolution near r0; the
+    cutoff envelope still reads the length itself.
+    """
+
+    def __init__(self, element_radii: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("q", torch.tensor(0.9183))
+        self.register_buffer("p", torch.tensor(4.5791))
+        self.register_buffer("a", torch.tensor(1.0805))
+        self.register_buffer("element_radii", element_radii.to(torch.get_default_dtype()))  # [num_elements] (Å)
+
+    def forward(self, lengths: torch.Tensor, sender_species: torch.Tensor, receiver_species: torch.Tensor) -> torch.Tensor:
+        """lengths [E, 1], element indices at both ends [E] -> transformed lengths [E, 1]."""
+        r0 = 0.5 * (self.element_radii[sender_species] + self.element_radii[receiver_species]).unsqueeze(1)
+        x = lengths / r0
+        return (1 + self.a * torch.pow(x, self.q) / (1 + torch.pow(x, self.q - self.p))).reciprocal()
+
+
 class RadialEmbedding(nn.Module):
     """Edge length -> Bessel basis times cutoff envelope, [E, 1] -> [E, num_bessel]."""
 

@@ -19,13 +19,30 @@ class LinearReadout(nn.Module):
         return self.linear(h[:, 0, :]).squeeze(-1)
 
 
-class MLPReadout(nn.Module):
-    """[N, D, C] -> [N]: a one-hidden-layer SiLU MLP on the l = 0 channels (MACE's last readout)."""
+#: Activations of :class:`MLPReadout` and their second moments on unit Gaussians, which the
+#: output layer's weight scale divides out.
+READOUT_ACTIVATIONS = {"silu": 0.3550, "tanh": 0.3937, "none": 1.0}
 
-    def __init__(self, channels: int, hidden: int = 16) -> None:
+
+class MLPReadout(nn.Module):
+    """[N, D, C] -> [N]: a one-hidden-layer MLP on the l = 0 channels (MACE's last readout).
+
+    ``activation`` is SiLU by default; tanh and none (linear-linear) are there because
+    mace-torch models may use them (its ``gate``).
+    """
+
+    def __init__(self, channels: int, hidden: int = 16, activation: str = "silu") -> None:
         super().__init__()
+        if activation not in READOUT_ACTIVATIONS:
+            raise ValueError(f"unknown readout activation {activation!r}")
+        self.activation = activation
         self.hidden = ScaledLinear(channels, hidden)
-        self.out = ScaledLinear(hidden, 1, gain=1.0 / math.sqrt(0.3550))  # SiLU's second moment
+        self.out = ScaledLinear(hidden, 1, gain=1.0 / math.sqrt(READOUT_ACTIVATIONS[activation]))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.out(torch.nn.functional.silu(self.hidden(h[:, 0, :]))).squeeze(-1)
+        x = self.hidden(h[:, 0, :])
+        if self.activation == "silu":
+            x = torch.nn.functional.silu(x)
+        elif self.activation == "tanh":
+            x = torch.tanh(x)
+        return self.out(x).squeeze(-1)
