@@ -117,6 +117,28 @@ def symmetric_operands(x, B, G, H):
     return {0: [x, B, None, None], 1: [x, B, G, None], 2: [x, None, G, None], 3: [x, B, None, H], 4: [x, None, G, H], 5: [x, B, G, H]}
 
 
+def test_kernels_give_the_same_numbers_on_one_and_two_threads(monkeypatch):
+    """40 channels split into two blocks of 32 and 8 on two threads (one block on one); 700 edges
+    into three chunks of 256 (mlpot/threads.py picks the count, MLPOT_NUM_THREADS forces it)."""
+    _, edge_operands, sender, receiver, edge_tables, edge_dims = edge_problem(
+        1, 3, 3, torch.float64, num_nodes=30, num_edges=700, channels=40
+    )
+    _, x, B, G, H, symmetric_tables, symmetric_dims = symmetric_problem(3, 1, 3, torch.float64, num_nodes=30, channels=40)
+    results = {}
+    for threads in ("1", "2"):
+        monkeypatch.setenv("MLPOT_NUM_THREADS", threads)
+        for target in range(4):
+            inputs = list(edge_operands)
+            inputs[target] = None
+            results[threads, "edge", target] = edge_tp_module.edge_tp(*inputs, sender, receiver, *edge_tables, target, edge_dims)
+        for mode, operands in symmetric_operands(x, B, G, H).items():
+            results[threads, "symmetric", mode] = symmetric_module.symmetric(*operands, *symmetric_tables, mode, symmetric_dims)
+    for (threads, kind, index), one_thread in results.items():
+        if threads == "1":
+            two_threads = results["2", kind, index]
+            assert torch.allclose(two_threads, one_thread, atol=1e-12 * float(one_thread.abs().max()), rtol=0), (kind, index)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("lmax_in,lmax_out,correlation", [(3, 1, 3), (3, 0, 3), (2, 2, 2), (1, 1, 1)])
 def test_symmetric_kernel_modes_match_the_torch_evaluation(dtype, lmax_in, lmax_out, correlation):
