@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import difflib
 import math
+import re
 import typing
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Type, TypeVar
 
@@ -75,6 +76,9 @@ def likely_key(key: str, allowed: List[str]) -> Optional[str]:
     return None
 
 
+_EXPONENT_WITHOUT_POINT = re.compile(r"[-+]?[0-9]+[eE][-+]?[0-9]+")
+
+
 def _check_type(value: Any, hint: Any, key: str) -> Any:
     """Return ``value`` (ints promoted to float where a float is expected) or raise."""
     origin = typing.get_origin(hint)
@@ -104,6 +108,8 @@ def _check_type(value: Any, hint: Any, key: str) -> Any:
             raise MLPotError(f"'{key}' must be a mapping, got {value!r}")
         return {k: _check_type(v, args[1], f"{key}.{k}") for k, v in value.items()} if args else dict(value)
     if hint is float:
+        if isinstance(value, str) and _EXPONENT_WITHOUT_POINT.fullmatch(value.strip()):
+            value = float(value)  # PyYAML follows YAML 1.1, which reads 1e-3 (no point) as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise MLPotError(f"'{key}' must be a number, got {value!r}")
         number = float(value) if not isinstance(value, int) or abs(value) < 2**1023 else math.inf
