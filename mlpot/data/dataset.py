@@ -51,6 +51,8 @@ def read_frames(path: Union[str, Path], index: str = ":") -> Iterator[Tuple[int,
     path = Path(path)
     if not path.is_file():
         raise MLPotError(f"{path}: file does not exist")
+    if path.stat().st_size == 0:
+        raise MLPotError(f"{path}: the file is empty")
     frame = 0
     iterator = iread(str(path), index=index)
     while True:
