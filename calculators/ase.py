@@ -7,6 +7,10 @@ The neighbour list is built with a cutoff of r_max + skin and kept between steps
 only recomputes the edge vectors of the stored pairs and keeps those inside r_max, which gives
 exactly the edges a fresh build would. It is rebuilt when an atom has moved more than skin / 2
 since the last build, or when the cell, periodicity or atoms change.
+
+It never returns a number that is not finite: non-finite coordinates and atoms closer than
+:data:`mlpot.data.geometry.MIN_DISTANCE` (found among the edges, at no extra search) are refused
+naming the atoms, and a non-finite model output is an :class:`MLPotError`, not a result.
 """
 
 from pathlib import Path
@@ -23,7 +27,9 @@ from torch import nn
 from mlpot.allocator import keep_freed_memory
 from mlpot.config import DTYPES
 from mlpot.data import keys
+from mlpot.data.geometry import MIN_DISTANCE, check_finite, overlap_message
 from mlpot.data.graph import neighbour_pairs
+from mlpot.devices import check_device
 from mlpot.errors import MLPotError
 from mlpot.kernels import set_kernels
 from mlpot.models.committee import ENERGIES_STD, ENERGY_STD, FORCES_STD
@@ -50,9 +56,11 @@ class _NeighbourCache:
         return len(displacement) == 0 or float(displacement.max()) <= 0.5 * skin
 
     def edges_within(self, positions: np.ndarray, r_max: float):
-        vectors = positions[self.sender] - positions[self.receiver] + self.image_shifts
-        inside = np.einsum("ij,ij->i", vectors, vectors) < r_max * r_max
-        return np.stack([self.sender[inside], self.receiver[inside]]), self.image_shifts[inside]
+        """(edge_index [2, E], image shifts [E, 3], squared lengths [E]) of the pairs inside r_max."""
+        vectors = positions[self.sender] - positions[self.receiver] + self.image_shifts  # [E_skin, 3]
+        squared = np.einsum("ij,ij->i", vectors, vectors)  # [E_skin]
+        inside = squared < r_max * r_max
+        return np.stack([self.sender[inside], self.receiver[inside]]), self.image_shifts[inside], squared[inside]
 
 
 class MLPotCalculator(Calculator):
@@ -80,8 +88,9 @@ class MLPotCalculator(Calculator):
         super().__init__(**kwargs)
         if dtype not in DTYPES:
             raise MLPotError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-        if skin < 0:
+        if not skin >= 0:
             raise MLPotError(f"skin must be non-negative, got {skin}")
+        check_device(device, "device")
         if str(device).startswith("cpu"):
             keep_freed_memory()
         if isinstance(model_or_path, nn.Module):
@@ -102,16 +111,22 @@ class MLPotCalculator(Calculator):
     def calculate(self, atoms: Optional[Atoms] = None, properties=None, system_changes=all_changes) -> None:
         super().calculate(atoms, properties or ["energy"], system_changes)
         atoms = self.atoms
+        if len(atoms) == 0:
+            raise MLPotError("structure has no atoms")
         self._check_elements(atoms)
-        if not np.isfinite(atoms.positions).all():
-            raise MLPotError("structure has non-finite coordinates")
+        check_finite(atoms, "structure")
         if self._neighbours is None or not self._neighbours.still_valid(atoms, self.skin):
             self._neighbours = _NeighbourCache(atoms, self.r_max + self.skin)
             self.neighbour_list_builds += 1
-        edge_index, shifts = self._neighbours.edges_within(atoms.positions, self.r_max)
+        edge_index, shifts, squared_lengths = self._neighbours.edges_within(atoms.positions, self.r_max)
+        if len(squared_lengths) and squared_lengths.min() < MIN_DISTANCE**2:
+            k = int(np.argmin(squared_lengths))
+            i, j = sorted(int(atom) for atom in edge_index[:, k])
+            raise MLPotError(f"structure: {overlap_message(atoms, i, j, float(np.sqrt(squared_lengths[k])))}")
         periodic = bool(atoms.pbc.all())
         inputs = self._inputs(atoms, edge_index, shifts)
         out = self.model(inputs, compute_forces=True, compute_stress=periodic)
+        _check_finite_output(out, periodic)
         energy = float(out[keys.ENERGY].detach().sum().cpu())
         self.results = {
             "energy": energy,
@@ -149,3 +164,13 @@ class MLPotCalculator(Calculator):
             keys.PBC: torch.tensor(atoms.pbc, device=self.device).unsqueeze(0),
             keys.BATCH: torch.zeros(len(atoms), dtype=torch.long, device=self.device),
         }
+
+
+def _check_finite_output(out: Dict[str, torch.Tensor], periodic: bool) -> None:
+    """Refuse a non-finite energy, force or stress: a NaN handed to an MD engine only resurfaces
+    steps later as non-finite coordinates, far from its cause."""
+    names = [(keys.ENERGY, "energy"), (keys.NODE_ENERGY, "per-atom energies"), (keys.FORCES, "forces")]
+    names += [(keys.STRESS, "stress")] if periodic else []
+    bad = [name for key, name in names if not bool(torch.isfinite(out[key].detach()).all())]
+    if bad:
+        raise MLPotError(f"structure: the model returned non-finite {' and '.join(bad)}; the structure is far from anything it was trained on")
