@@ -17,7 +17,7 @@ pytest.importorskip("phonopy")
 
 from mlpot.analysis.dynasor_bridge import FrameStream  # noqa: E402
 from mlpot.analysis.phonons import PhononSettings, force_constants, frequencies_at  # noqa: E402
-from mlpot.analysis.structure import PairDistributionAccumulator  # noqa: E402
+from mlpot.analysis.structure import PairDistributionAccumulator, reciprocal_sample  # noqa: E402
 from mlpot.analysis.trajectory import Frame, TrajectorySource  # noqa: E402
 from mlpot.analysis.weights import XRayWeights, neutron_weights  # noqa: E402
 from mlpot.cli.main import main  # noqa: E402
@@ -132,13 +132,15 @@ def test_direct_sum_and_g_of_r_transform_agree_for_a_disordered_structure(tmp_pa
     path = tmp_path / "spheres.xyz"
     write(path, hard_sphere_frames(12, 300, 20.0, 2.4, seed=3), format="extxyz")
     out = tmp_path / "out"
-    assert main(["analyze", str(path), "-o", str(out), "--observables", "rdf", "sq", "--q-max", "8", "--dq", "0.1"]) == 0
+    # every one of the box's ~35,000 vectors up to 8 1/Å: the box's exact S(Q), without the noise of a subset
+    assert main(["analyze", str(path), "-o", str(out), "--observables", "rdf", "sq", "--q-max", "8", "--dq", "0.1", "--q-points", "40000"]) == 0
     direct, transform = read_csv(out / "sq.csv"), read_csv(out / "sq_from_gr.csv")
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["sq"]["q_points"] == summary["sq"]["lattice_vectors_up_to_q_max"] // 2  # one of each +q, -q
     valid = direct["Q_1/A"] > summary["sq"]["from_gr_reliable_above_1/A"]
     for column in ("S_number", "S_neutron", "S_xray", "S_Cu-Au"):
         interpolated = np.interp(direct["Q_1/A"][valid], transform["Q_1/A"], transform[column])
-        assert np.mean(np.abs(interpolated - direct[column][valid])) < 0.06, column
+        assert np.mean(np.abs(interpolated - direct[column][valid])) < 0.04, column
     peak = direct["Q_1/A"][np.argmax(direct["S_number"])]
     assert abs(peak - transform["Q_1/A"][np.argmax(transform["S_number"])]) < 0.2
 
@@ -156,6 +158,91 @@ def test_crystal_s_of_q_peaks_at_its_bragg_reflections(cold_analysis):
     for g in sorted(set(np.round(allowed, 8)))[:2]:  # ... and (111), (200) are strong
         assert np.max(sq["S_number"][np.abs(sq["Q_1/A"] - g) < 0.06]) > 3.0, g
     assert summary["sq"]["box_smallest_q_1/A"] == pytest.approx(2 * np.pi / (3 * A_CU3AU), rel=1e-6)
+
+
+def rattled_fcc(frames: int, sigma: float, seed: int):
+    """256-atom fcc copper (4x4x4 cubic cells, a = 3.6 Å), every atom displaced by N(0, sigma^2) per component."""
+    rng = np.random.default_rng(seed)
+    base = bulk("Cu", "fcc", a=3.6, cubic=True) * (4, 4, 4)
+    result = []
+    for _ in range(frames):
+        frame = base.copy()
+        frame.positions += rng.normal(0.0, sigma, frame.positions.shape)
+        result.append(frame)
+    return result
+
+
+def test_crystal_s_of_q_keeps_every_bragg_shell_at_the_full_lattice_average(tmp_path):
+    """Default settings on a 256-atom fcc cell: every fcc reflection up to the reported q_max is a
+    peak, and the six lowest have the height of the average over every lattice vector of their
+    bin (computed here by brute force), the same when frames and atoms come in another order."""
+    frames = rattled_fcc(3, 0.05, seed=7)
+    runs = []
+    for name, ordered in (("forward", frames), ("shuffled", [f[np.random.default_rng(8).permutation(len(f))] for f in frames[::-1]])):
+        path = tmp_path / f"{name}.xyz"
+        write(path, ordered, format="extxyz")
+        assert main(["analyze", str(path), "-o", str(tmp_path / name), "--observables", "sq"]) == 0
+        runs.append(read_csv(tmp_path / name / "sq.csv"))
+    sq, other = runs
+    np.testing.assert_allclose(other["S_number"], sq["S_number"], rtol=1e-9)
+    summary = json.loads((tmp_path / "forward" / "summary.json").read_text())["sq"]
+    q_max, dq, length = summary["direct_sum_q_range_1/A"][1], 0.05, 14.4
+    shells = sorted({h * h + k * k + l * l for h in range(8) for k in range(8) for l in range(8) if h % 2 == k % 2 == l % 2} - {0})
+    bragg = [2 * np.pi / 3.6 * np.sqrt(n) for n in shells if 2 * np.pi / 3.6 * np.sqrt(n) <= q_max]
+    assert len(bragg) == 11  # (111) ... (440) at 9.87 1/Å
+    for g in bragg:  # (111), (200), (220), (311), (222), (400), (331), ...: each a peak
+        row = np.argmin(np.abs(sq["Q_1/A"] - g))
+        assert abs(sq["Q_1/A"][row] - g) < dq and sq["S_number"][row] > 2.0, (g, sq["S_number"][row])
+    # brute force: |rho(q)|^2 / N over every vector of the box in the bin that holds each of the six lowest reflections
+    m = np.arange(-24, 25)
+    indices = np.stack(np.meshgrid(m, m, m, indexing="ij"), axis=-1).reshape(-1, 3)
+    norms = 2 * np.pi / length * np.linalg.norm(indices, axis=1)
+    for g in bragg[:6]:
+        in_bin = indices[np.floor(norms / dq) == np.floor(g / dq)] * 2 * np.pi / length  # [n, 3]
+        full = np.mean([np.abs(np.exp(1j * f.positions @ in_bin.T).sum(axis=0)) ** 2 / len(f) for f in frames])
+        row = np.argmin(np.abs(sq["Q_1/A"] - g))
+        assert sq["S_number"][row] == pytest.approx(full, rel=0.02), (g, len(in_bin))
+    assert summary["every_shell_kept"] and summary["q_points"] <= 4000
+
+
+def test_reciprocal_sample_stays_within_its_budget_in_a_large_box():
+    """A 40 Å cubic box has ~3,000 |q| shells up to 8 1/Å: with 500 q-points they merge into slices,
+    every bin keeps vectors and the weights of each bin add up to its number of lattice vectors."""
+    cell = np.diag([40.0, 40.0, 40.0])
+    sample = reciprocal_sample(cell, q_max=8.0, dq=0.1, max_points=500)
+    assert len(sample.q_points) <= 500 and not sample.every_shell_kept and 0 < sample.stratum_width < 0.1
+    m = np.arange(-51, 52)
+    indices = np.stack(np.meshgrid(m, m, m, indexing="ij"), axis=-1).reshape(-1, 3)
+    norms = 2 * np.pi / 40.0 * np.linalg.norm(indices, axis=1)
+    inside = norms[(norms > 0) & (norms <= 8.0)]
+    counts = np.bincount(np.floor(inside / 0.1).astype(int)) / 2  # one of each +q, -q
+    weights = np.bincount(sample.bin, weights=sample.weight, minlength=len(counts))
+    np.testing.assert_allclose(weights, counts, rtol=1e-9)
+    full = reciprocal_sample(cell, q_max=8.0, dq=0.1, max_points=10**6)
+    assert full.every_shell_kept and len(full.q_points) == full.lattice_vectors == len(inside) // 2
+
+
+def test_g_of_r_transform_does_not_ring_below_the_first_peak(tmp_path):
+    """A strongly rattled fcc cell: g(r) has not decayed to 1 at R = 7.2 Å, so the unwindowed
+    transform rings between 2 pi / R and the first peak; the Lorch-windowed one follows the
+    direct sum there."""
+    path = tmp_path / "rattled.xyz"
+    write(path, rattled_fcc(4, 0.25, seed=1), format="extxyz")
+    out = tmp_path / "out"
+    assert main(["analyze", str(path), "-o", str(out), "--observables", "rdf", "sq", "--q-max", "8", "--dq", "0.1"]) == 0
+    direct, transform, rdf = read_csv(out / "sq.csv"), read_csv(out / "sq_from_gr.csv"), read_csv(out / "rdf.csv")
+    summary = json.loads((out / "summary.json").read_text())
+    r_max, density = summary["rdf"]["r_max_A"], summary["rdf"]["number_density_1/A3"]
+    assert summary["sq"]["from_gr_reliable_above_1/A"] == pytest.approx(2 * np.pi / r_max)
+    q_111 = 2 * np.pi / 3.6 * np.sqrt(3)
+    low = (direct["Q_1/A"] >= 2 * np.pi / r_max) & (direct["Q_1/A"] <= 0.6 * q_111)
+    assert low.sum() >= 5
+    r, dr = rdf["r_A"], rdf["r_A"][1] - rdf["r_A"][0]
+    unwindowed = 1 + 4 * np.pi * density * dr * np.sinc(np.outer(direct["Q_1/A"][low], r) / np.pi) @ (r**2 * (rdf["g_total"] - 1))
+    windowed = np.interp(direct["Q_1/A"][low], transform["Q_1/A"], transform["S_number"])
+    error_windowed = np.max(np.abs(windowed - direct["S_number"][low]))
+    error_unwindowed = np.max(np.abs(unwindowed - direct["S_number"][low]))
+    assert error_windowed < 0.1 and error_windowed < error_unwindowed / 4, (error_windowed, error_unwindowed)
 
 
 def test_weights_match_tabulated_values():
@@ -200,6 +287,9 @@ def test_vdos_of_a_cold_crystal_matches_its_phonons(cold_analysis):
     step = frequency[1] - frequency[0]
     assert np.sum(vdos["g_total_1/THz"]) * step == pytest.approx(3.0, rel=1e-6)
     summary = json.loads((cold_analysis / "summary.json").read_text())
+    # one band (a metal's phonons, 0-8 THz) holding every mode; its weighted mean is the mean mode frequency
+    assert summary["vdos"]["main_band_fraction_of_modes"] == pytest.approx(1.0, abs=0.01)
+    assert summary["vdos"]["main_band_centre_THz"] == pytest.approx(modes.mean(), rel=0.05)
     assert set(summary["observables"]) == {"rdf", "sq", "vdos", "msd", "sqw"}
     assert all(abs(d) < 1e-3 for d in summary["msd"]["diffusion_A2/ps"].values())  # a crystal does not diffuse
     sqw = read_csv(cold_analysis / "sqw.csv")
@@ -210,6 +300,34 @@ def local_maxima(x: np.ndarray, y: np.ndarray, fraction: float = 0.2) -> np.ndar
     """x of the local maxima of y above ``fraction`` of its highest value."""
     inner = (y[1:-1] > y[:-2]) & (y[1:-1] >= y[2:]) & (y[1:-1] > fraction * y.max())
     return x[1:-1][inner]
+
+
+def test_vdos_main_band_is_the_heaviest_not_the_tallest_line(tmp_path):
+    """A small cell's spectrum: 8 of 32 atoms vibrate at one frequency, 2 THz (a tall line with a
+    quarter of the modes), the other 24 at 72 frequencies spread over 5-7 THz (a band with three
+    quarters of the modes, each line lower). summary.json names the band, not the line."""
+    rng = np.random.default_rng(6)
+    frequency = np.concatenate([np.full(24, 2.0), np.linspace(5.0, 7.0, 72)]).reshape(32, 3)  # THz per atom and component
+    phase = rng.uniform(0.0, 2 * np.pi, (32, 3))
+    lattice = np.array([(i, j, k) for i in range(4) for j in range(4) for k in range(2)], dtype=float) * 4.0
+    frames = []
+    for step in range(800):
+        frame = Atoms(["Ar"] * 32, positions=lattice, cell=[16.0, 16.0, 8.0], pbc=True)
+        frame.info["time_ps"] = step * 0.01
+        frame.arrays["velocities"] = 0.01 * np.cos(2 * np.pi * frequency * step * 0.01 + phase)
+        frames.append(frame)
+    path = tmp_path / "lines.xyz"
+    write(path, frames, format="extxyz")
+    out = tmp_path / "out"
+    assert main(["analyze", str(path), "-o", str(out), "--observables", "vdos", "--window", "800"]) == 0
+    vdos = read_csv(out / "vdos.csv")
+    assert vdos["frequency_THz"][np.argmax(vdos["g_total_1/THz"])] == pytest.approx(2.0, abs=0.1)  # the tallest line
+    summary = json.loads((out / "summary.json").read_text())["vdos"]
+    assert summary["main_band_centre_THz"] == pytest.approx(6.0, abs=0.1)
+    assert summary["main_band_fraction_of_modes"] == pytest.approx(0.75, abs=0.02)
+    low, high = summary["main_band_THz"]
+    assert 4.0 < low < 5.0 and 7.0 < high < 8.0
+    assert [band["centre_THz"] for band in summary["bands"]] == pytest.approx([6.0, 2.0], abs=0.1)
 
 
 def test_phonopy_frequencies_match_ases_finite_difference_phonons(tmp_path):

@@ -17,11 +17,13 @@ import numpy as np
 from tqdm import tqdm
 
 from mlpot.analysis import output
-from mlpot.analysis.dynamics import Displacements, VelocityAutocorrelation, dynamic_structure_factor, MEV_PER_THZ
+from mlpot.analysis.dynamics import (Displacements, VelocityAutocorrelation, band_smoothing, dynamic_structure_factor, vdos_bands,
+                                     MEV_PER_THZ, SHALLOW_DIP)
 from mlpot.analysis.dynasor_bridge import FrameStream
 from mlpot.analysis.settings import COMPARABLE, OBSERVABLES, AnalysisSettings
 from mlpot.analysis.structure import (PairDistributionAccumulator, direct_structure_factor, element_pairs, first_shell_coordination,
-                                      perpendicular_widths, shortest_reciprocal_vector, structure_factor_from_rdf, symbols_of)
+                                      perpendicular_widths, reciprocal_sample, shortest_reciprocal_vector, structure_factor_from_rdf,
+                                      symbols_of, transform_reliable_above)
 from mlpot.analysis.trajectory import Frame, TimeAxis, TrajectorySource, require_periodic, require_same_cell
 from mlpot.analysis.weights import XRayWeights, neutron_weights
 from mlpot.errors import MLPotError
@@ -69,6 +71,7 @@ def analyze(source: TrajectorySource, settings: AnalysisSettings, directory: Pat
     r_max = settings.r_max if settings.r_max is not None else min(10.0, 0.5 * float(perpendicular_widths(first.cell).min()))
     if not r_max > settings.dr:
         raise MLPotError(f"--r-max must be larger than --dr ({settings.dr:g} Å), got {r_max:g}")
+    lattice = reciprocal_sample(first.cell, settings.q_max, settings.dq, settings.q_points) if "sq" in observables else None
 
     rdf_acc = PairDistributionAccumulator(first.numbers, symbols, r_max, settings.dr) if "rdf" in observables else None
     vacf = VelocityAutocorrelation(first.numbers, symbols, settings.window) if "vdos" in observables else None
@@ -133,7 +136,7 @@ def analyze(source: TrajectorySource, settings: AnalysisSettings, directory: Pat
                           "first_shell_coordination": first_shell_coordination(rdf)}
     if "sq" in observables:
         stream = FrameStream(source.frames() if own_pass else checked(source.frames()), first, symbols, total=count or None, label="S(Q)")
-        direct = direct_structure_factor(stream, first.cell, symbols, concentrations, settings.q_max, settings.dq, settings.q_points)
+        direct = direct_structure_factor(stream, lattice, symbols, concentrations)
         count = summary["frames_used"] = stream.number_of_frames_read
         sq_columns = _sq_columns(direct, symbols, neutron.coherent, xray, number_number=direct.number_number)
         files["sq.csv"] = output.csv_text(sq_columns)
@@ -142,19 +145,29 @@ def analyze(source: TrajectorySource, settings: AnalysisSettings, directory: Pat
         plotted = [(direct.q, sq_columns["S_neutron"], "neutron, direct sum"), (direct.q, sq_columns["S_xray"], "X-ray, direct sum")]
         title = f"direct sum: Q ≥ {q_low:.2f} 1/Å"
         summary["sq"] = {"direct_sum_q_range_1/A": [float(direct.q.min()), float(direct.q.max())], "box_smallest_q_1/A": q_low,
-                         "box_q_spacing_1/A": q_low, "q_points": settings.q_points}
+                         "box_q_spacing_1/A": q_low, "q_points": len(lattice.q_points), "q_points_limit": settings.q_points,
+                         "lattice_vectors_up_to_q_max": 2 * lattice.lattice_vectors, "every_shell_kept": lattice.every_shell_kept,
+                         "sampling": "all reciprocal-lattice vectors up to q_max, one of each +q/-q; where over --q-points, the same "
+                                     "fraction (at least one) of every |q| shell, spread over its directions, weighted by the shell's size"
+                                     + ("" if lattice.every_shell_kept else
+                                        f"; this box has more shells than --q-points: shells merged into |q| slices "
+                                        f"{lattice.stratum_width:.2g} 1/Å wide (raise --q-points to keep every shell)")}
         if rdf_acc is not None:
             q_transform = np.arange(settings.dq, settings.q_max + 0.5 * settings.dq, settings.dq)  # [n_q]
-            transform = structure_factor_from_rdf(rdf, q_transform)
+            transform = structure_factor_from_rdf(rdf, q_transform, rdf_acc.r_max)
             tr_columns = _sq_columns(transform, symbols, neutron.coherent, xray, number_number=transform.total({s: 1.0 for s in symbols}))
             files["sq_from_gr.csv"] = output.csv_text(tr_columns)
-            valid_from = 2.0 * np.pi / rdf_acc.r_max
+            valid_from = transform_reliable_above(rdf_acc.r_max)
             plotted += [(q_transform, tr_columns["S_neutron"], "neutron, from g(r)"), (q_transform, tr_columns["S_xray"], "X-ray, from g(r)")]
             title += f"; from g(r): reliable above {valid_from:.2f} 1/Å"
             summary["sq"].update({
                 "from_gr_q_range_1/A": [float(q_transform[0]), float(q_transform[-1])],
                 "from_gr_reliable_above_1/A": valid_from,
-                "note": "the g(r) transform is cut at r_max; it holds where g(r) has decayed to 1 by r_max (liquids, glasses), not for crystals",
+                "from_gr_window": "Lorch, sin(pi r/R)/(pi r/R), R = r_max",
+                "from_gr_resolution_1/A": valid_from,
+                "note": "the g(r) transform with the Lorch window is Q(S(Q)-1) averaged over Q +- pi/r_max: no ringing from the cut at "
+                        "r_max, features narrower than 2 pi/r_max broadened to that width; above 2 pi/r_max the average stays within "
+                        "[Q/2, 3Q/2]. It holds where g(r) has decayed to 1 by r_max (liquids, glasses), not for crystals",
             })
         files["sq.png"] = output.line_plot(plotted, "Q (1/Å)", "S(Q)", title)
     if vacf is not None:
@@ -167,8 +180,16 @@ def analyze(source: TrajectorySource, settings: AnalysisSettings, directory: Pat
                                              + [(dos.frequency_thz, dos.neutron, "neutron GDOS")], "frequency (THz)", "g(f) (1/THz)",
                                              f"VDOS from the velocity autocorrelation, resolution {dos.resolution_thz:.2f} THz",
                                              x_max=_spectrum_end(dos.frequency_thz, dos.total))
-        peak = int(np.argmax(dos.total))
-        summary["vdos"] = {"resolution_THz": dos.resolution_thz, "peak_THz": float(dos.frequency_thz[peak]),
+        smoothing = band_smoothing(dos.frequency_thz, dos.total, dos.resolution_thz)
+        bands = vdos_bands(dos.frequency_thz, dos.total, smoothing)
+        main = bands[0]
+        summary["vdos"] = {"resolution_THz": dos.resolution_thz, "main_band_centre_THz": main.centre_thz,
+                           "main_band_THz": [main.low_thz, main.high_thz], "main_band_fraction_of_modes": main.fraction,
+                           "bands": [{"THz": [b.low_thz, b.high_thz], "centre_THz": b.centre_thz, "fraction_of_modes": b.fraction}
+                                     for b in bands if b.fraction >= 0.05],
+                           "band_definition": f"total VDOS smoothed by a Gaussian of FWHM {smoothing:.3g} THz, split at its minima "
+                                              f"(not at dips above {SHALLOW_DIP:.0%} of the lower neighbouring maximum); the main "
+                                              f"band holds the most modes; centre: its g(f)-weighted mean frequency",
                            "nyquist_THz": float(dos.frequency_thz[-1]), "window_frames": settings.window}
     if msd is not None:
         diffusion = msd.result(dt_fs, settings.msd_fit)

@@ -10,7 +10,8 @@ so memory is ``window x atoms x 3`` numbers however long the trajectory is.
   (each mode holds k_B T). Normalised so that int g(f) df = 3 per atom; g(f) = sum_a c_a g_a(f).
   The neutron-weighted generalised DOS (incoherent approximation, no Debye-Waller or multi-phonon
   terms) is G(f) = sum_a c_a (sigma_a / M_a) g_a(f) / sum_a c_a (sigma_a / M_a), with sigma_a the
-  total bound cross section.
+  total bound cross section. ``summary.json`` names the main band: the band of the smoothed
+  spectrum holding the most modes (:func:`vdos_bands`), not the tallest line.
 - MSD: positions unwrapped frame to frame by the minimum image (so atoms must move less than
   half the box between stored frames), centre-of-mass drift removed, MSD(t) per element
   averaged over every origin in a block (FFT algorithm), blocks averaged. D = slope / 6 from a
@@ -107,6 +108,64 @@ class VelocityAutocorrelation:
         weight = {s: counts[s] / n_atoms * neutron.cross_section[s] / atomic_masses[atomic_numbers[s]] for s in spectra}
         gdos = sum(weight[s] * partial[s] for s in spectra) / sum(weight.values())
         return VibrationalDOS(frequency, total * scale, partial, gdos, resolution_thz=2000.0 / (lags * dt_fs))
+
+
+SHALLOW_DIP = 0.7  # a minimum of the smoothed VDOS above this fraction of the lower neighbouring maximum does not split bands
+
+
+@dataclass
+class SpectralBand:
+    low_thz: float  # low_thz..high_thz: where the smoothed spectrum is above 1 % of the band's top, between its bounding minima
+    high_thz: float
+    centre_thz: float  # mean frequency within the band, weighted by g(f)
+    fraction: float  # of all modes (int g df / 3)
+
+
+def vdos_bands(frequency_thz: np.ndarray, total: np.ndarray, smoothing_fwhm_thz: float) -> List[SpectralBand]:
+    """The bands of a VDOS ([n_f] each), heaviest first, so that the first is its main band by
+    spectral weight, not its tallest line (in a small cell the spectrum is a few sharp lines, and
+    one degenerate line can stand above a band that holds far more modes).
+
+    The spectrum is smoothed with a Gaussian of the given FWHM (mirrored at f = 0, where g(f) is
+    even) and split at the minima of the smoothed curve, except at shallow ones (above
+    ``SHALLOW_DIP`` of the lower neighbouring maximum, e.g. noise on one band). Each band's
+    weight is the integral of the unsmoothed g(f) between its edges.
+    """
+    step = float(frequency_thz[1] - frequency_thz[0])
+    sigma = smoothing_fwhm_thz / (2.0 * np.sqrt(2.0 * np.log(2.0))) / step  # in bins
+    half = int(np.ceil(4 * sigma))
+    kernel = np.exp(-0.5 * (np.arange(-half, half + 1) / sigma) ** 2)  # [2 half + 1]
+    mirror = total[1 : half + 1][::-1]  # g(-f) = g(f)
+    padded = np.zeros(len(total) + 2 * half)  # [n_f + 2 half]: mirrored below 0, nothing above the end
+    padded[half - len(mirror) : half], padded[half : half + len(total)] = mirror, total
+    smooth = np.convolve(padded, kernel / kernel.sum(), mode="valid")  # [n_f]
+    inner = np.flatnonzero((smooth[1:-1] < smooth[:-2]) & (smooth[1:-1] <= smooth[2:])) + 1  # local minima
+    edges = [0, *inner.tolist(), len(total)]  # band k is [edges[k], edges[k + 1])
+    peaks = [float(smooth[a:b].max()) for a, b in zip(edges[:-1], edges[1:])]
+    while len(peaks) > 1:  # merge across the shallowest dip while it is shallow
+        dips = [smooth[edges[k + 1]] / max(min(peaks[k], peaks[k + 1]), 1e-300) for k in range(len(peaks) - 1)]
+        k = int(np.argmax(dips))
+        if dips[k] <= SHALLOW_DIP:
+            break
+        del edges[k + 1]
+        peaks[k : k + 2] = [max(peaks[k], peaks[k + 1])]
+    modes = total.sum() * step
+    bands = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        weight = total[a:b].sum() * step
+        centre = float((frequency_thz[a:b] * total[a:b]).sum() * step / weight) if weight > 0 else float(frequency_thz[a])
+        visible = a + np.flatnonzero(smooth[a:b] >= 0.01 * smooth[a:b].max())  # edges where the band is above 1 % of its top
+        bands.append(SpectralBand(float(frequency_thz[visible[0]]), float(frequency_thz[visible[-1]]), centre, float(weight / modes)))
+    return sorted(bands, key=lambda band: -band.fraction)
+
+
+def band_smoothing(frequency_thz: np.ndarray, total: np.ndarray, resolution_thz: float) -> float:
+    """FWHM (THz) that :func:`vdos_bands` smooths with: twice the resolution, or 5 % of the
+    frequency below which 99 % of the modes lie, whichever is larger (lines of one band merge;
+    bands a few times further apart stay apart)."""
+    cumulative = np.cumsum(total) / total.sum()
+    f99 = float(frequency_thz[np.searchsorted(cumulative, 0.99)])
+    return max(2.0 * resolution_thz, 0.05 * f99)
 
 
 @dataclass

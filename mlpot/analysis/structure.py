@@ -18,9 +18,11 @@ concentrations c_a and total number density rho0:
   follow. Their sum S'(Q) = sum_ab S'_ab is the number-number S(Q) (1 for an ideal gas).
 
 The direct sum is exact for the box but only samples Q on its reciprocal lattice (no Q below
-the shortest reciprocal vector, spacing ~2 pi / L). The transform of g(r) is cut at r_max, so it
-is reliable above Q ~ 2 pi / r_max and only where g(r) has decayed to 1 by r_max (liquids,
-glasses; not crystals). Both ranges are reported.
+the shortest reciprocal vector, spacing ~2 pi / L); it keeps every |q| shell up to q_max
+(:func:`reciprocal_sample`). The transform of g(r) is cut at r_max = R with a Lorch window: it
+is S(Q) smoothed over Q +- pi / R, reliable above Q = 2 pi / R and only where g(r) has decayed
+to 1 by R (liquids, glasses; not crystals) (:func:`structure_factor_from_rdf`). Both ranges
+are reported.
 """
 
 import logging
@@ -34,6 +36,7 @@ from ase.data import atomic_numbers
 from matscipy.neighbours import neighbour_list
 
 from mlpot.analysis.trajectory import Frame
+from mlpot.errors import MLPotError
 
 Pair = Tuple[str, str]
 
@@ -172,43 +175,170 @@ class StructureFactor:
         return 1.0 + total / mean**2
 
 
-def structure_factor_from_rdf(rdf: PairDistribution, q: np.ndarray) -> StructureFactor:
-    """Faber-Ziman S_ab(Q) [n_q] by the sine transform of g_ab(r) - 1 up to r_max (midpoint rule)."""
+def structure_factor_from_rdf(rdf: PairDistribution, q: np.ndarray, r_max: float) -> StructureFactor:
+    """Faber-Ziman S_ab(Q) [n_q] by the sine transform of g_ab(r) - 1 up to R = ``r_max`` (the
+    histogram's end), with the Lorch window W(r) = sin(pi r / R) / (pi r / R) (midpoint rule).
+
+    Cutting g(r) at R unwindowed convolves Q (S(Q) - 1) with sin(R Q) / (pi Q), whose slowly
+    decaying side lobes ring with period 2 pi / R. With the window, since
+    sin(Qr) W(r) = (R / 2 pi) int_{Q - pi/R}^{Q + pi/R} sin(Q'r) dQ', the result is
+    Q (S(Q) - 1) averaged over Q' in [Q - pi/R, Q + pi/R], exactly so where g(r) = 1 beyond R;
+    where it is not (crystals), W(R) = 0 still removes the step at R that makes the unwindowed
+    cut ring. The price is resolution: features narrower than 2 pi / R (Bragg peaks) come out
+    that wide. The average stays on Q' > 0, within [Q/2, 3Q/2], for
+    Q >= :func:`transform_reliable_above` = 2 pi / R; below that it mixes in the mirror image
+    Q' < 0 (Q (S - 1) is odd in Q) and is not S at Q.
+    """
     dr = rdf.r[1] - rdf.r[0]
+    window = np.sinc(rdf.r / r_max)  # [n_bins] sin(pi r/R)/(pi r/R)
     kernel = np.sinc(np.outer(q, rdf.r) / np.pi)  # [n_q, n_bins] sin(Qr)/(Qr)
-    partials = {pair: 1.0 + 4.0 * np.pi * rdf.density * dr * kernel @ (rdf.r**2 * (g - 1.0)) for pair, g in rdf.g.items()}
+    partials = {pair: 1.0 + 4.0 * np.pi * rdf.density * dr * kernel @ (rdf.r**2 * (g - 1.0) * window) for pair, g in rdf.g.items()}
     return StructureFactor(q=q, partials=partials, concentrations=rdf.concentrations)
 
 
-def direct_structure_factor(stream: Iterable, cell: np.ndarray, symbols: List[str], concentrations: Dict[str, float],
-                            q_max: float, dq: float, max_points: int, seed: int = 0) -> StructureFactor:
-    """S(Q) from dynasor's direct sums over the reciprocal lattice of the box, averaged in |Q| bins.
+def transform_reliable_above(r_max: float) -> float:
+    """2 pi / R: the lowest Q where the windowed transform of g(r) up to R is a local average of S (1/Å)."""
+    return 2.0 * np.pi / r_max
 
-    ``stream`` is a :class:`~mlpot.analysis.dynasor_bridge.FrameStream`. At most ``max_points``
-    q-points are used (dynasor prunes them evenly in |q| above the radius where the lattice
-    holds more); bins of width ~``dq`` that hold no q-point are left out.
+
+SHELL_TOLERANCE = 1e-9  # 1/Å: reciprocal-lattice vectors whose |q| agree to this are one shell
+
+
+@dataclass
+class ReciprocalSample:
+    """The reciprocal-lattice vectors of the box that the direct sum uses, and what each stands for."""
+
+    q_points: np.ndarray  # [n_points, 3] Cartesian, 1/Å; one of each pair +q, -q
+    weight: np.ndarray  # [n_points] vectors of its stratum per vector kept (1 where all are kept)
+    bin: np.ndarray  # [n_points] its |Q| bin, floor(|q| / dq)
+    bin_q: np.ndarray  # [n_bins] mean |q| of all lattice vectors in each bin (nan where none), 1/Å
+    lattice_vectors: int  # vectors with 0 < |q| <= q_max, one of each +q, -q
+    every_shell_kept: bool  # every |q| shell of the box has vectors in the sum
+    stratum_width: float  # 1/Å: 0 where strata are exact |q| shells, else the width of the |q| slices
+
+
+def reciprocal_sample(cell: np.ndarray, q_max: float, dq: float, max_points: int) -> ReciprocalSample:
+    """At most ``max_points`` reciprocal-lattice vectors of the box up to ``q_max``, stratified by |q|.
+
+    Every vector q with 0 < |q| <= q_max is enumerated, one of each pair +q, -q (S(q) = S(-q)
+    exactly in every frame). The vectors fall into strata, the exact |q| shells (all vectors of
+    one length, e.g. the 12 (220) vectors of an fcc crystal), each inside one |Q| bin of width
+    ``dq``. Each stratum keeps k = round(c n) of its n vectors, at least one, with one fraction c
+    for all, the largest that fits ``max_points``; the kept vectors are spread evenly over the
+    stratum's directions (sorted by cos(theta), then phi; no random numbers) and each stands for
+    n / k vectors in its bin's average. So no shell, and so no Bragg reflection, is left out; a
+    bin's average weighs each shell by its full multiplicity, as the average over every vector
+    does, and equals that average exactly where the vectors of a shell are equivalent (by the
+    crystal's symmetry; for a liquid, on average). Where the box has more shells than
+    ``max_points`` (large or low-symmetry boxes; a cubic box of side L has ~0.8 (q_max L / 2 pi)^2
+    shells), neighbouring shells merge into |q| slices of width dq / 2^m, the finest that fits,
+    and ``every_shell_kept`` is False.
+
+    Cost: the direct sum runs over at most ``max_points`` vectors (its cost is atoms x vectors
+    per frame), whatever the box. Enumerating the lattice, once, is numpy work over
+    V q_max^3 / (12 pi^2) vectors for a box of volume V, ~150 bytes each while it runs (a 60 Å
+    cube at q_max = 10 1/Å: 1.8 million vectors, ~270 MB).
     """
-    from dynasor import compute_static_structure_factors, get_spherical_qpoints
-    from dynasor.post_processing import get_spherically_averaged_sample_binned
+    reciprocal = 2.0 * np.pi * np.linalg.inv(cell).T  # [3, 3] rows b_i
+    spacing = 2.0 * np.pi / np.linalg.norm(cell, axis=1)  # [3] distance between planes of constant index i
+    limits = np.ceil(q_max / spacing).astype(int)  # [3] no vector within q_max has a larger index
+    grid = np.stack(np.meshgrid(np.arange(-limits[1], limits[1] + 1), np.arange(-limits[2], limits[2] + 1), indexing="ij"), axis=-1).reshape(-1, 2)
+    slabs = []
+    for h in range(limits[0] + 1):  # h > 0, or h = 0 and (k, l) > 0: one of each +q, -q
+        indices = np.concatenate([np.full((len(grid), 1), h), grid], axis=1)  # [n, 3]
+        if h == 0:
+            indices = indices[(indices[:, 1] > 0) | ((indices[:, 1] == 0) & (indices[:, 2] > 0))]
+        slabs.append(indices[np.linalg.norm(indices @ reciprocal, axis=1) <= q_max].astype(np.int32))
+    indices = np.concatenate(slabs)  # [n_vectors, 3]
+    if len(indices) == 0:
+        raise MLPotError(f"--q-max {q_max:g} 1/Å is below the shortest reciprocal-lattice vector of the box "
+                         f"({shortest_reciprocal_vector(cell):.3f} 1/Å)")
+    vectors = indices @ reciprocal  # [n_vectors, 3]
+    norms = np.linalg.norm(vectors, axis=1)  # [n_vectors]
+    shells = np.round(norms / SHELL_TOLERANCE).astype(np.int64)  # [n_vectors] exact |q| shell
+    bins = np.floor(shells * SHELL_TOLERANCE / dq).astype(np.int64)  # [n_vectors] one bin per shell
+    occupied = len(np.unique(bins))
+    if occupied > max_points:
+        raise MLPotError(f"--q-points {max_points} is fewer than the {occupied} |Q| bins of width --dq {dq:g}; raise --q-points or --dq")
+    strata, width = shells, 0.0
+    if len(np.unique(shells)) > max_points:
+        m = _finest_slicing(norms, bins, dq, max_points)
+        strata, width = _slices(norms, bins, dq, m), dq / 2**m
+    _, stratum, size = np.unique(strata, return_inverse=True, return_counts=True)  # [n_vectors], [n_strata]
+    direction = vectors / norms[:, None]  # [n_vectors, 3]
+    order = np.lexsort((np.arctan2(direction[:, 1], direction[:, 0]), direction[:, 2], shells, stratum))  # strata in turn
+    starts = np.concatenate([[0], np.cumsum(size)[:-1]])  # [n_strata] where each stratum begins in ``order``
+    kept = _proportional_share(size, max_points)  # [n_strata]
+    owner = np.repeat(np.arange(len(size)), kept)  # [n_points] stratum of each kept vector
+    rank = np.arange(len(owner)) - np.repeat(np.cumsum(kept) - kept, kept)  # [n_points] 0..kept-1 within the stratum
+    chosen = order[starts[owner] + ((rank + 0.5) * size[owner] / kept[owner]).astype(np.int64)]  # evenly through the stratum
+    counts = np.bincount(bins)  # [n_bins]
+    bin_q = np.bincount(bins, weights=norms) / np.maximum(counts, 1)
+    bin_q[counts == 0] = np.nan
+    return ReciprocalSample(q_points=vectors[chosen], weight=(size / kept)[owner], bin=bins[chosen], bin_q=bin_q,
+                            lattice_vectors=len(indices), every_shell_kept=width == 0.0, stratum_width=width)
+
+
+def _slices(norms: np.ndarray, bins: np.ndarray, dq: float, m: int) -> np.ndarray:
+    """[n_vectors] index of the |q| slice of width dq / 2^m, numbered within each bin (slices never straddle bins)."""
+    within = np.clip(np.floor((norms - bins * dq) / dq * 2**m).astype(np.int64), 0, 2**m - 1)
+    return bins * 2**m + within
+
+
+def _finest_slicing(norms: np.ndarray, bins: np.ndarray, dq: float, max_points: int) -> int:
+    """The largest m <= 30 with at most ``max_points`` occupied slices of width dq / 2^m (m = 0: the bins, which fit)."""
+    low, high = 0, 30
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(np.unique(_slices(norms, bins, dq, middle))) <= max_points:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _proportional_share(size: np.ndarray, budget: int) -> np.ndarray:
+    """[n_strata] vectors to keep of each stratum: round(c size), at least 1, at most all, with the
+    largest c that fits ``budget`` (there are at most ``budget`` strata, so c = 0 fits). Proportional
+    allocation gives the vectors of a bin nearly equal weights, so a bin's average is as precise
+    as a plain average over as many vectors."""
+    def kept(c: float) -> np.ndarray:
+        return np.clip(np.floor(c * size + 0.5), 1, size).astype(np.int64)
+
+    if size.sum() <= budget:
+        return size.astype(np.int64)
+    low, high = 0.0, 1.0
+    for _ in range(60):
+        middle = 0.5 * (low + high)
+        low, high = (middle, high) if kept(middle).sum() <= budget else (low, middle)
+    return kept(low)
+
+
+def direct_structure_factor(stream: Iterable, sample: ReciprocalSample, symbols: List[str],
+                            concentrations: Dict[str, float]) -> StructureFactor:
+    """S(Q) from dynasor's direct sums over the vectors of ``sample`` (:func:`reciprocal_sample`),
+    averaged in its |Q| bins with each vector's weight; ``stream`` is a
+    :class:`~mlpot.analysis.dynasor_bridge.FrameStream`. Q of a bin is the mean |q| of all lattice
+    vectors in it; bins without a vector are left out."""
+    from dynasor import compute_static_structure_factors
 
     logging.getLogger("dynasor").setLevel(logging.WARNING)
-    q_min = shortest_reciprocal_vector(cell)
-    q_points = get_spherical_qpoints(cell, q_max=q_max, q_min=0.5 * q_min, max_points=max_points, seed=seed)  # [n_points, 3]
-    sample = compute_static_structure_factors(stream, q_points, logging_interval=0)
-    norms = np.linalg.norm(q_points, axis=1)
-    bins = max(2, int(round((norms.max() - norms.min()) / dq)) + 1)
-    logging.getLogger("dynasor").setLevel(logging.ERROR)  # it warns for every empty bin, which are left out below
-    binned = get_spherically_averaged_sample_binned(sample, num_q_bins=bins)
-    q = np.asarray(binned.q_norms)
-    keep = np.isfinite(np.asarray(binned.Sq).reshape(-1))
+    computed = compute_static_structure_factors(stream, sample.q_points, logging_interval=0)
+    n_bins = len(sample.bin_q)
+    total_weight = np.bincount(sample.bin, weights=sample.weight, minlength=n_bins)  # [n_bins]
+    keep = total_weight > 0
+
+    def binned(values: np.ndarray) -> np.ndarray:  # [n_points, 1] per vector -> [n_q] weighted bin means
+        sums = np.bincount(sample.bin, weights=sample.weight * np.asarray(values).reshape(-1), minlength=n_bins)
+        return sums[keep] / total_weight[keep]
+
     partials = {}
     for a, b in element_pairs(symbols):
         key = f"Sq_{a}_{b}" if a <= b else f"Sq_{b}_{a}"  # dynasor orders pairs alphabetically
-        raw = np.asarray(binned[key]).reshape(-1)[keep]  # [n_q] dynasor's S'_ab
+        raw = binned(computed[key])  # [n_q] dynasor's S'_ab
         ca, cb = concentrations[a], concentrations[b]
         partials[(a, b)] = 1.0 + (raw / (1 if a == b else 2) - (ca if a == b else 0.0)) / (ca * cb)
-    return StructureFactor(q=q[keep], partials=partials, concentrations=concentrations,
-                           number_number=np.asarray(binned.Sq).reshape(-1)[keep])
+    return StructureFactor(q=sample.bin_q[keep], partials=partials, concentrations=concentrations, number_number=binned(computed.Sq))
 
 
 def _symbols(numbers: np.ndarray) -> List[str]:
