@@ -222,6 +222,16 @@ def test_reciprocal_sample_stays_within_its_budget_in_a_large_box():
     assert full.every_shell_kept and len(full.q_points) == full.lattice_vectors == len(inside) // 2
 
 
+@pytest.mark.parametrize("options, expected", [(["--q-points", "20"], "--q-points 20 is fewer than the"),
+                                               (["--q-max", "0.3"], "--q-max 0.3 1/Å is below the shortest reciprocal-lattice vector")])
+def test_s_of_q_settings_the_box_cannot_meet_are_one_line(tmp_path, capsys, options, expected):
+    path = tmp_path / "gas.xyz"
+    write(path, gas_frames(2, 20, 10.0, seed=9), format="extxyz")
+    assert main(["analyze", str(path), "-o", str(tmp_path / "out"), "--observables", "sq", *options]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and expected in error, error
+
+
 def test_g_of_r_transform_does_not_ring_below_the_first_peak(tmp_path):
     """A strongly rattled fcc cell: g(r) has not decayed to 1 at R = 7.2 Å, so the unwindowed
     transform rings between 2 pi / R and the first peak; the Lorch-windowed one follows the
