@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "md": ("mlpot.cli.md", "run molecular dynamics with a trained potential"),
     "select": ("mlpot.cli.select", "choose the pool frames where a committee disagrees most (active learning)"),
     "export": ("mlpot.cli.export", "export a potential for LAMMPS (TorchScript)"),
+    "import": ("mlpot.cli.import_mace", "import a model of another package (mace-torch) as an mlpot model"),
     "data": ("mlpot.cli.data", "convert and inspect datasets"),
     "backmap": ("mlpot.cli.backmap", "restore all-atom structures from coarse-grained frames"),
     "lammps": ("mlpot.cli.lammps", "build the LAMMPS plugin pair style"),

@@ -215,7 +215,7 @@ def _unpickle(path: Path) -> Any:
         except (zipfile.BadZipFile, EOFError, OSError) as error:
             raise MLPotError(f"{path} is truncated or damaged ({error})") from None
         except (pickle.UnpicklingError, AttributeError, TypeError, ValueError, IndexError, KeyError, RuntimeError) as error:
-            raise MLPotError(f"{path} is damaged or not a mace-torch model (its pickle cannot be read: {error})") from None
+            raise MLPotError(f"{path} is not a mace-torch model file, or is damaged (its pickle cannot be read: {error})") from None
 
 
 # --- the record tree -----------------------------------------------------------------------------
@@ -694,3 +694,24 @@ def read_mace_file(path: Union[str, Path]) -> MaceFile:
     if reason is not None:
         raise MLPotError(f"{path}: {reason}")
     return MaceFile(path=path, model_class=model.class_name, config=config, state_dict=state_dict)
+
+
+def summary(mace: MaceFile, head: Optional[str] = None) -> str:
+    """One line on what was imported: elements, cutoff, blocks, heads and where the E0s come from."""
+    from ase.data import chemical_symbols
+
+    config = mace.config
+    elements = [chemical_symbols[z] for z in config["atomic_numbers"]]
+    heads = mace.heads
+    kept = head if head is not None else heads[0]
+    e0 = torch.atleast_2d(torch.tensor(config["atomic_energies"]))  # [n_heads, n_elements]
+    e0_row = e0[heads.index(kept)] if len(heads) > 1 and kept in heads else e0[0]
+    e0_text = ", ".join(f"{symbol} {energy:.4g}" for symbol, energy in zip(elements, e0_row.tolist()))
+    blocks = ", ".join(dict.fromkeys(mace.interaction_blocks))
+    head_text = f"heads {', '.join(heads)} (kept {kept})" if len(heads) > 1 else f"head {heads[0]}"
+    extras = " + ZBL pair repulsion" if config["pair_repulsion"] else ""
+    return (
+        f"mace-torch {mace.model_class}{extras}, elements {' '.join(elements)}, r_max {config['r_max']:g} Å, "
+        f"{config['num_interactions']} interactions ({blocks}), hidden {config['hidden_irreps']}, "
+        f"correlation {config['correlation']}, {head_text}, E0s from the mace file: {e0_text} eV"
+    )
