@@ -33,6 +33,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "models" / "cuau-emt-demo" / "cuau-emt-demo.model"
+COMMITTEE = REPO / "models" / "ethanol-rmd17" / "ethanol-rmd17.model"  # two potentials, exported as their mean
 NKTV2P = 1.6021765e6  # LAMMPS metal units: bar per eV/Å^3 (its constant, not CODATA's latest)
 
 
@@ -81,6 +82,10 @@ def models(tmp_path_factory):
         ),
     }
     paths["hco32"] = (directory / "hco.model", export_lammps(hco, directory / "hco32.pt", dtype="float32"))
+    committee = mlpot.load_model(COMMITTEE)
+    paths["committee"] = (COMMITTEE, export_lammps(committee, directory / "committee.pt"))
+    paths["committee-reference"] = (COMMITTEE, export_lammps(committee, directory / "committee-ref.pt", kernel="reference"))
+    paths["committee32"] = (COMMITTEE, export_lammps(committee, directory / "committee32.pt", dtype="float32"))
     return paths
 
 
@@ -229,6 +234,7 @@ def reference(model_file, atoms):
 STRUCTURES = {
     "ethanol-in-box": (ethanol_in_box, "hco", ["H", "C", "O"], "f f f"),
     "ethanol-attention": (ethanol_in_box, "hco-attention", ["H", "C", "O"], "f f f"),
+    "ethanol-committee": (ethanol_in_box, "committee", ["H", "C", "O"], "f f f"),  # the calculator's committee mean
     "triclinic-32": (triclinic_cuau, "demo", ["Cu", "Au"], "p p p"),
     "cell-smaller-than-cutoff": (small_cuau, "demo", ["Cu", "Au"], "p p p"),
 }
@@ -257,11 +263,12 @@ def test_run0_matches_the_ase_calculator(lammps, plugin, models, tmp_path, name,
     np.testing.assert_allclose(centroid[6:], centroid[3:6], atol=1e-6)
 
 
-def test_float32_export(lammps, plugin, models, tmp_path):
+@pytest.mark.parametrize("model", ["hco32", "committee32"])
+def test_float32_export(lammps, plugin, models, tmp_path, model):
     atoms = ethanol_in_box()
     write_data(tmp_path / "atoms.data", atoms, ["H", "C", "O"])
-    run_lammps(lammps, tmp_path, input_script(plugin, models["hco32"][1], ["H", "C", "O"], "f f f", body=STATIC))
-    got, want = static_results(tmp_path), reference(models["hco32"][0], atoms)
+    run_lammps(lammps, tmp_path, input_script(plugin, models[model][1], ["H", "C", "O"], "f f f", body=STATIC))
+    got, want = static_results(tmp_path), reference(models[model][0], atoms)
     assert got["energy"] == pytest.approx(want["energy"], abs=1e-4)
     np.testing.assert_allclose(got["forces"], want["forces"], atol=1e-4)
 
