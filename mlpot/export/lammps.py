@@ -10,7 +10,8 @@ vectors r_ij = r_sender - r_receiver + shift,
 
 With a ghost cutoff of num_interactions * r_max the energy of each rank's local atoms is exact;
 LAMMPS reverse-communicates the ghost forces. The network itself is the potential's
-``node_energy``: there is no second implementation.
+``node_energy``: there is no second implementation. A committee's ``node_energy`` is its members'
+mean, so a committee exports as its mean model; its spread is not exported.
 
 The archive carries plain-text extra files the C++ side reads without a JSON parser:
 ``format`` (mlpot-lammps/1), ``elements`` (symbols in model order, space separated), ``r_max``,
