@@ -21,7 +21,11 @@ element-dependent linear on the messages, ``pair_repulsion: zbl``). The rest:
   reduced basis, built with e3nn 0.4.4's signs); they span the same space of equivariant
   polynomials as mlpot's independent basis, so mace's weights map onto mlpot's paths by a least
   squares solve per degree and output l, checked to be exact;
-- multi-head models: the readouts, E0s, scale and shift of the chosen head are kept.
+- multi-head models: the readouts, E0s, scale and shift of the chosen head are kept;
+- constants stored in the file (the Bessel prefactor, e3nn's Wigner 3j buffers) are used as
+  stored, so a model saved in float32 and evaluated in float64 keeps their float32 rounding as
+  mace does: the prefactor's ratio to mlpot's goes into the first weights that read the radial
+  basis, the Wigner 3j into the convolution's ``cg`` buffer.
 
 Natural-parity Clebsch-Gordan coefficients of e3nn 0.4.4 and 0.6 agree (they differ in sign
 only on odd-parity paths, which neither model uses), and so do their spherical harmonics.
@@ -34,6 +38,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 from ase.data import chemical_symbols
+from e3nn import o3
 from e3nn.math import normalize2mom
 
 from mlpot.config import default_dtype
@@ -279,10 +284,12 @@ def layer_weights(
     )
     # Radial MLP: hidden layers, then one [width, C] block per path, reordered and signed.
     sizes = [potential["num_bessel"]] + potential["radial_mlp"]
+    # mlpot's Bessel prefactor is sqrt(2 / r_max) computed afresh; mace's is a stored buffer.
+    prefactor = float(state["radial_embedding.bessel_fn.prefactor"]) / math.sqrt(2.0 / potential["r_max"])
     for i in range(len(sizes) - 1):
-        gain = 1.0 if i == 0 else SILU_RATIO
+        gain = prefactor if i == 0 else SILU_RATIO
         out[ours + f"interaction.radial_mlp.hidden.{i}.weight"] = state[mace + f"conv_tp_weights.layer{i}.weight"] * gain
-    last = state[mace + f"conv_tp_weights.layer{len(sizes) - 1}.weight"] * (SILU_RATIO if len(sizes) > 1 else 1.0)
+    last = state[mace + f"conv_tp_weights.layer{len(sizes) - 1}.weight"] * (SILU_RATIO if len(sizes) > 1 else prefactor)
     order_mace = mace_paths(lmax_in, max_ell)
     paths = tensor_product_paths(lmax_in, max_ell, max_ell)
     if sorted(order_mace) != sorted(paths):
@@ -294,7 +301,14 @@ def layer_weights(
     down = linear_blocks(state[mace + "linear.weight"], square * len(order_mace))
     out[ours + "interaction.linear_down.weight"] = torch.stack([down[position[p]] for p in paths])
     if potential["neighbour_normalization"] == "density":
-        out[ours + "interaction.density.weight"] = state[mace + "density_fn.layer0.weight"]
+        out[ours + "interaction.density.weight"] = state[mace + "density_fn.layer0.weight"] * prefactor
+    stored_w3j = {
+        tuple(int(l) for l in name.rsplit("_w3j_", 1)[1].split("_")): tensor
+        for name, tensor in state.items()
+        if name.startswith(mace + "conv_tp.") and "_w3j_" in name
+    }
+    if stored_w3j:
+        out[ours + "interaction.tensor_product.cg"] = coupling_from_w3j(lmax_in, max_ell, stored_w3j)
     if potential["element_messages"][t]:
         out[ours + "message_linear.weight"] = element_linear(state[mace + "skip_tp.weight"], max_ell, max_ell, channels, order)
     if potential["self_connection"][t]:
@@ -304,6 +318,24 @@ def layer_weights(
     out[ours + "product.weight"] = product_weights(state, product, max_ell, lmax_out, potential["correlation"], order)
     out[ours + "linear.weight"] = torch.stack(linear_blocks(state[product + "linear.weight"], square * (lmax_out + 1)))
     return out
+
+
+def coupling_from_w3j(lmax_in: int, max_ell: int, stored: Dict[Tuple[int, int, int], torch.Tensor]) -> torch.Tensor:
+    """mlpot's EdgeTensorProduct ``cg`` buffer with the Wigner 3j blocks e3nn stored in the mace
+    file where it stored them (e3nn inlines the others as constants, exact in float64)."""
+    paths = tensor_product_paths(lmax_in, max_ell, max_ell)
+    columns = []
+    for l1, l2, l3 in paths:
+        if l1 == 0:
+            continue  # coupled by the identity in mlpot's layout
+        w3j = stored.get((l1, l2, l3))
+        if w3j is None:
+            w3j = o3.wigner_3j(l1, l2, l3, dtype=torch.float64)
+        block = w3j.to(torch.float64) * math.sqrt(2 * l3 + 1)  # [m1, m2, m3]
+        column = torch.zeros((max_ell + 1) ** 2, (2 * l1 + 1) * (2 * l3 + 1), dtype=torch.float64)
+        column[l_slice(l2)] = block.permute(1, 2, 0).reshape(2 * l2 + 1, -1)
+        columns.append(column)
+    return torch.cat(columns, dim=1)
 
 
 def element_linear(flat: torch.Tensor, lmax_in: int, lmax_out: int, channels: int, order: List[int]) -> torch.Tensor:
