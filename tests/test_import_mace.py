@@ -12,13 +12,14 @@ import pickle
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 import mlpot
 from mlpot.cli.main import main
 from mlpot.errors import MLPotError
-from mlpot.importers.mace_file import read_mace_file
+from mlpot.importers.mace_file import _plain, _RecordUnpickler, read_mace_file
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mace"
 REFERENCES = sorted(FIXTURES.glob("*.reference.json"))
@@ -88,6 +89,23 @@ def test_reader_never_imports_the_classes_it_names(tmp_path):
     source = archive_with_pickle(tmp_path / "named.model", payload)
     with pytest.raises(MLPotError, match="named.model is not a mace-torch model file .*this_module_does_not_exist"):
         read_mace_file(source)
+
+
+def test_a_mace_class_without_a_mace_model_inside_is_one_line(tmp_path):
+    state = pickle.dumps({"_parameters": {}, "_buffers": {}, "_modules": {}}, protocol=2)[2:-1]
+    payload = b"\x80\x02cmace.modules.models\nScaleShiftMACE\n)\x81" + state + b"b."  # NEWOBJ, BUILD
+    source = archive_with_pickle(tmp_path / "hollow.model", payload)
+    with pytest.raises(MLPotError, match="hollow.model is not a complete mace-torch model .* missing or malformed"):
+        read_mace_file(source)
+
+
+@pytest.mark.parametrize("value", [np.float64(7.3), np.int64(5), np.arange(6.0).reshape(2, 3),
+                                   np.asfortranarray(np.arange(6, dtype=np.float32).reshape(2, 3))],
+                         ids=["float64", "int64", "array", "fortran float32 array"])
+def test_numpy_values_are_read_as_plain_values(value):
+    """mace's attributes can be numpy values (avg_num_neighbors, E0s): read without numpy's unpickling."""
+    record = _RecordUnpickler(pickle.dumps({"x": value}, protocol=2), None, "").load()["x"]
+    assert _plain(record) == value.tolist()
 
 
 @pytest.fixture(scope="module")

@@ -300,7 +300,10 @@ class _NotAModule(Exception):
 
 
 class _Missing(Exception):
-    """A module or attribute mace models have is absent."""
+    """A module or attribute mace models have is absent or malformed; the message names it."""
+
+    def __str__(self) -> str:
+        return f"{self.args[0]} is missing or malformed"
 
 
 def _state_dict(module: _Module, prefix: str = "") -> Dict[str, torch.Tensor]:
@@ -682,14 +685,14 @@ def read_mace_file(path: Union[str, Path]) -> MaceFile:
         if not _name(top).startswith("mace."):
             raise MLPotError(f"{path} is not a mace-torch model file (it holds a {_name(top)})")
         raise MLPotError(f"{path}: {model.class_name} models are not implemented in mlpot (only {', '.join(MODEL_CLASSES)})")
-    reason = _refusal(model)
-    if reason is not None:
-        raise MLPotError(f"{path}: {reason}")
     try:
+        reason = _refusal(model)
+        if reason is not None:
+            raise MLPotError(f"{path}: {reason}")
         config = _config(model)
         state_dict = _state_dict(model)
     except (_Missing, _NotAModule) as error:
-        raise MLPotError(f"{path} is not a complete mace-torch model ({error} is missing or malformed)") from None
+        raise MLPotError(f"{path} is not a complete mace-torch model ({error})") from None
     reason = _options_refusal(config)
     if reason is not None:
         raise MLPotError(f"{path}: {reason}")
