@@ -45,12 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from mlpot.calculators import MLPotCalculator
     from mlpot.data.dataset import read_structure
-    from mlpot.md.driver import describe, run_md
+    from mlpot.data.geometry import check_geometry
+    from mlpot.devices import check_device
+    from mlpot.files import check_input_file
+    from mlpot.md.driver import check_outputs, describe, run_md
     from mlpot.models.io import resolve_model_path
 
-    model_path = [resolve_model_path(path) for path in args.model]
-    atoms = read_structure(args.structure, args.index)
-    atoms.calc = MLPotCalculator(model_path, device=args.device, dtype=args.dtype, skin=args.skin, kernel=args.kernel)
     settings = MDSettings(
         ensemble=args.ensemble,
         temperature=args.temperature,
@@ -64,6 +64,16 @@ def run(args: argparse.Namespace) -> int:
         uncertainty_stop=args.uncertainty_stop,
         dump_threshold=args.dump_threshold,
     )
+    settings.validate()
+    check_input_file(args.structure, "--structure")
+    check_outputs({"--output": args.output, "--log": args.log, "--uncertainty-dump": args.uncertainty_dump},
+                  inputs=[("--structure", args.structure)] + [("--model", path) for path in args.model])
+    check_device(args.device, "--device")
+    atoms = read_structure(args.structure, args.index)
+    check_geometry(atoms, f"{args.structure}, frame {args.index}")
+    settings.check_structure(atoms)
+    model_path = [resolve_model_path(path) for path in args.model]
+    atoms.calc = MLPotCalculator(model_path, device=args.device, dtype=args.dtype, skin=args.skin, kernel=args.kernel)
     print(f"{len(atoms)} atoms, {args.ensemble}, {args.temperature:g} K, {args.timestep:g} fs x {args.steps} steps, model {', '.join(map(str, model_path))}")
     dump = Path(args.uncertainty_dump) if args.uncertainty_dump else None
     summary = run_md(atoms, settings, Path(args.output) if args.output else None, Path(args.log) if args.log else None,

@@ -3,7 +3,11 @@
 Ensembles: nve (velocity Verlet), nvt (Langevin), npt (Berendsen barostat and thermostat,
 periodic cells only). The trajectory (extxyz with energies and forces) and a CSV log are
 written as the run goes and flushed at every write, so a run stopped by Ctrl-C or SIGTERM
-leaves files that hold exactly the steps done so far.
+leaves files that hold exactly the steps done so far. Every value and output path is checked
+before the first force call, and the files are opened only after it, so a run refused at the
+start leaves no file; a step that fails (the calculator refuses overlapping atoms or a
+non-finite result) ends the run with an :class:`MLPotError` naming the step, and the files
+end at the last frame written, never at a bad one.
 
 With a committee calculator the log and trajectory carry the largest per-atom force spread
 (``max_force_std``, eV/Å; the trajectory also each atom's ``forces_std``). Every step is
@@ -17,7 +21,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, List, Optional
+from typing import IO, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from ase import Atoms, units
@@ -30,6 +34,7 @@ from tqdm import tqdm
 
 from mlpot.data.extxyz import format_frame
 from mlpot.errors import MLPotError
+from mlpot.files import check_output_file
 from mlpot.md.settings import MDSettings
 
 # ASE 3.29 renamed MaxwellBoltzmannDistribution to thermalize_momenta (same arguments); ase >= 3.23 is allowed.
@@ -99,7 +104,11 @@ def run_md(
     uncertainty_dump: Optional[Path] = None,
 ) -> MDSummary:
     """Run MD on ``atoms`` (which carries the calculator) and write what was asked for."""
-    settings.validate(atoms)
+    settings.validate()
+    settings.check_structure(atoms)
+    check_outputs({"--output": trajectory, "--log": log, "--uncertainty-dump": uncertainty_dump})
+    if settings.dump_threshold is not None and uncertainty_dump is None:
+        raise MLPotError("--dump-threshold needs --uncertainty-dump (the file the frames above it go to)")
     atoms.get_forces()
     committee = force_spread(atoms) is not None
     watching = settings.uncertainty_stop is not None or uncertainty_dump is not None
@@ -111,6 +120,7 @@ def run_md(
     dynamics = make_dynamics(atoms, settings)
     periodic = bool(atoms.pbc.all())
     times, energies = [], []
+    recorded: List[int] = []  # steps written to the trajectory and log
     streams: List[IO] = []
     trajectory_stream = _open(trajectory, streams)
     log_writer = None
@@ -126,6 +136,7 @@ def run_md(
         time_ps = step * settings.timestep / 1000.0
         times.append(time_ps)
         energies.append(epot + ekin)
+        recorded.append(step)
         if log_writer is not None:
             row = [step, f"{time_ps:.6f}", repr(float(epot)), repr(float(ekin)), repr(float(epot + ekin))]
             row.append(f"{atoms.get_temperature():.4f}")
@@ -194,6 +205,10 @@ def run_md(
     except _TooUncertain as reason:
         uncertain = str(reason)
         record(dynamics.nsteps)
+    except MLPotError as error:
+        files = [str(path) for path in (trajectory, log) if path is not None]
+        ending = f"; {' and '.join(files)} end at step {recorded[-1]}" if files and recorded else ""
+        raise MLPotError(f"step {dynamics.nsteps + 1}: {error}{ending}") from None
     finally:
         bar.close()
         for sig, handler in previous.items():
@@ -230,6 +245,20 @@ def energy_drift(times_ps: np.ndarray, total_energies: np.ndarray, num_atoms: in
 
 def _ns_per_day(steps: int, timestep_fs: float, seconds: float) -> float:
     return steps * timestep_fs * 1e-6 / max(seconds, 1e-12) * 86400.0
+
+
+def check_outputs(outputs: Dict[str, Optional[Union[str, Path]]], inputs: Sequence[Tuple[str, Union[str, Path]]] = ()) -> None:
+    """Each output given (option -> path) can be written, and none is named twice or is one of
+    ``inputs`` ((option, path) pairs; an output there would overwrite what the run reads)."""
+    seen = {Path(path).resolve(): option for option, path in inputs}
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        check_output_file(path, option)
+        resolved = Path(path).resolve()
+        if resolved in seen:
+            raise MLPotError(f"{seen[resolved]} and {option} both name {path}; give {option} another file")
+        seen[resolved] = option
 
 
 def _open(path: Optional[Path], streams: List[IO]) -> Optional[IO]:

@@ -4,6 +4,7 @@ Apart from :mod:`mlpot.errors`, standard library only: the ``mlpot md`` parser r
 from here without loading ASE or torch. :mod:`mlpot.md.driver` runs the dynamics.
 """
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
@@ -31,15 +32,37 @@ class MDSettings:
     uncertainty_stop: Optional[float] = None  # eV/Å: stop when a committee's force spread passes this
     dump_threshold: Optional[float] = None  # eV/Å: frames above this go to the dump file
 
-    def validate(self, atoms: "Atoms") -> None:
+    def validate(self) -> None:
+        """Refuse values no run can use, naming the option: before the model is loaded."""
         if self.ensemble not in ENSEMBLES:
             raise MLPotError(f"--ensemble must be one of {', '.join(ENSEMBLES)}, got {self.ensemble!r}")
-        if self.timestep <= 0 or self.steps < 0 or self.interval < 1:
-            raise MLPotError("--timestep must be positive, --steps non-negative and --interval at least 1")
-        if self.temperature < 0:
-            raise MLPotError(f"--temperature must be non-negative, got {self.temperature}")
-        if self.ensemble == "npt" and not atoms.pbc.all():
-            raise MLPotError("--ensemble npt needs a structure periodic in all three directions")
+        if not 0 < self.timestep < math.inf:
+            raise MLPotError(f"--timestep must be a positive number of fs, got {self.timestep:g}")
+        if self.steps < 1:
+            raise MLPotError(f"--steps must be at least 1, got {self.steps}")
+        if self.interval < 1:
+            raise MLPotError(f"--interval must be at least 1 step, got {self.interval}")
+        if not 0 <= self.temperature < math.inf:
+            raise MLPotError(f"--temperature must be a non-negative number of K, got {self.temperature:g}")
+        if self.temperature == 0 and self.ensemble != "nve":
+            raise MLPotError(
+                f"--ensemble {self.ensemble} at --temperature 0: the thermostat would drain all motion (a quench, not a run "
+                "at a temperature); give a positive --temperature, or use --ensemble nve to start from rest"
+            )
+        positive = (("--friction", self.friction, "1/fs"), ("--compressibility", self.compressibility, "1/bar"),
+                    ("taut", self.taut, "fs"), ("taup", self.taup, "fs"))
+        for name, value, unit in positive:
+            if not 0 < value < math.inf:
+                raise MLPotError(f"{name} must be positive ({unit}), got {value:g}")
+        if not math.isfinite(self.pressure):
+            raise MLPotError(f"--pressure must be a number of bar, got {self.pressure:g}")
+        if self.seed < 0:
+            raise MLPotError(f"--seed must be non-negative, got {self.seed}")
         for name, value in (("--uncertainty-stop", self.uncertainty_stop), ("--dump-threshold", self.dump_threshold)):
             if value is not None and not value > 0:
-                raise MLPotError(f"{name} must be positive (eV/Å), got {value}")
+                raise MLPotError(f"{name} must be positive (eV/Å), got {value:g}")
+
+    def check_structure(self, atoms: "Atoms") -> None:
+        """Refuse a structure the ensemble cannot run."""
+        if self.ensemble == "npt" and not atoms.pbc.all():
+            raise MLPotError("--ensemble npt needs a structure periodic in all three directions")
