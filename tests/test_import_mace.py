@@ -16,7 +16,10 @@ import numpy as np
 import pytest
 import torch
 
+from ase.build import molecule
+
 import mlpot
+from mlpot.calculators import MLPotCalculator
 from mlpot.cli.main import main
 from mlpot.errors import MLPotError
 from mlpot.importers.mace_file import _plain, _RecordUnpickler, read_mace_file
@@ -121,6 +124,13 @@ def test_import_writes_a_loadable_model(imported):
     model = mlpot.load_model(output)
     assert model.metadata["source_file"] == "ss_l1_corr2.model"
     assert next(model.parameters()).dtype == torch.float64
+
+
+def test_an_element_the_imported_model_lacks_is_one_line(imported):
+    atoms = molecule("NH3")  # the model knows H, C, O
+    atoms.calc = MLPotCalculator(mlpot.load_model(imported[0]))
+    with pytest.raises(MLPotError, match=r"\bN\b"):
+        atoms.get_potential_energy()
 
 
 def test_import_summary_names_elements_cutoff_blocks_and_e0s(tmp_path, capsys):
