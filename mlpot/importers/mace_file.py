@@ -264,9 +264,8 @@ class _Module:
         return _class(self.record)
 
     def has(self, name: str) -> bool:
-        return any(name in self.fields.get(group) or {} for group in ("_parameters", "_buffers", "_modules")) or (
-            name in self.fields
-        )
+        groups = ("_parameters", "_buffers", "_modules")
+        return any(name in (self.fields.get(group) or {}) for group in groups) or name in self.fields
 
     def get(self, name: str, default: Any = None) -> Any:
         for group in ("_parameters", "_buffers"):
@@ -414,13 +413,16 @@ def _numpy_dtype(record: Any) -> np.dtype:
 def _numpy_value(record: Record) -> Any:
     """A numpy scalar or array pickled by numpy's own reduce functions, else the record unchanged."""
     name = _name(record)
-    if name in ("numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar"):
-        dtype, raw = record.args
-        return np.frombuffer(raw, dtype=_numpy_dtype(dtype))[0].item()
-    if name in ("numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct"):
-        _version, shape, dtype, fortran, raw = record.state
-        array = np.frombuffer(raw, dtype=_numpy_dtype(dtype)).reshape(shape, order="F" if fortran else "C")
-        return array.tolist()
+    try:
+        if name in ("numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar"):
+            dtype, raw = record.args
+            return np.frombuffer(raw, dtype=_numpy_dtype(dtype))[0].item()
+        if name in ("numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct"):
+            _version, shape, dtype, fortran, raw = record.state
+            array = np.frombuffer(raw, dtype=_numpy_dtype(dtype)).reshape(shape, order="F" if fortran else "C")
+            return array.tolist()
+    except (ValueError, TypeError, IndexError) as error:
+        raise _Missing(f"a numpy value ({error})") from None
     return record
 
 
