@@ -542,7 +542,8 @@ class MaceFile:
     ``MACE``, which mace's function refuses; it then lacks the scale/shift keys): irreps as e3nn
     strings, classes by their class name (``interaction_cls``, ``readout_cls``), the gate by its name in
     mace's ``gate_dict`` ("silu", "tanh", "abs", "None"), arrays as (nested) lists; ``correlation`` is
-    an int, or one per interaction if they differ. ``state_dict`` has exactly the entries of mace's
+    an int, or one per interaction if they differ; one key mace lacks, ``interaction_blocks``: the
+    class name of every interaction block in order. ``state_dict`` has exactly the entries of mace's
     ``model.state_dict()``. ``use_reduced_cg`` records what was asked for: mace builds the reduced
     (cuEquivariance) basis only when cuequivariance is installed, so the U matrices in the state dict
     are what the model uses."""
