@@ -27,7 +27,28 @@ from mlpot.analysis.dynamics import MEV_PER_THZ
 from mlpot.analysis.settings import PhononSettings
 from mlpot.analysis.structure import perpendicular_widths
 from mlpot.analysis.weights import neutron_weights
+from mlpot.data.geometry import check_geometry
 from mlpot.errors import MLPotError
+from mlpot.optional import require_extra
+
+PURPOSE = "mlpot phonons"
+
+
+def require_libraries() -> None:
+    """phonopy, seekpath (phonopy's band path) and periodictable (neutron weights), or one line
+    naming the extra: checked before any work, as seekpath is only imported deep inside phonopy."""
+    for module in ("phonopy", "seekpath", "periodictable"):
+        require_extra(module, "analysis", PURPOSE)
+
+
+def check_crystal(atoms: Atoms, where: str) -> None:
+    """Refuse what phonopy cannot take: a structure not periodic in 3D, a cell without volume,
+    non-finite coordinates (spglib crashes the process on NaN) and overlapping atoms."""
+    if not atoms.pbc.all():
+        raise MLPotError(f"{where}: not periodic in all three directions; phonons need a crystal")
+    check_geometry(atoms, where)
+    if not abs(atoms.cell.volume) > 1e-6:
+        raise MLPotError(f"{where}: the cell has no volume")
 
 
 def default_supercell(atoms: Atoms, min_length: float) -> Tuple[int, int, int]:
@@ -50,7 +71,7 @@ def relax(atoms: Atoms, calculator: Calculator, fmax: float, steps: int) -> Tupl
 
 
 def _to_phonopy(atoms: Atoms):
-    from phonopy.structure.atoms import PhonopyAtoms
+    PhonopyAtoms = require_extra("phonopy.structure.atoms", "analysis", PURPOSE).PhonopyAtoms
 
     return PhonopyAtoms(symbols=atoms.get_chemical_symbols(), cell=atoms.cell.array, scaled_positions=atoms.get_scaled_positions(),
                         masses=atoms.get_masses())
@@ -58,20 +79,22 @@ def _to_phonopy(atoms: Atoms):
 
 def force_constants(atoms: Atoms, calculator: Calculator, settings: PhononSettings):
     """A Phonopy object with forces and force constants from ``calculator`` (any ASE calculator)."""
-    from phonopy import Phonopy
+    Phonopy = require_extra("phonopy", "analysis", PURPOSE).Phonopy
 
-    if not atoms.pbc.all():
-        raise MLPotError("the structure must be periodic in all three directions for phonons")
+    settings.validate()
+    check_crystal(atoms, "structure")
     supercell = settings.supercell or default_supercell(atoms, settings.min_length)
-    if any(n < 1 for n in supercell):
-        raise MLPotError(f"--supercell must be positive integers, got {' '.join(map(str, supercell))}")
     phonon = Phonopy(_to_phonopy(atoms), supercell_matrix=np.diag(supercell), primitive_matrix="auto")
     phonon.generate_displacements(distance=settings.displacement)
     forces = []
-    for displaced in phonon.supercells_with_displacements:
+    displaced_cells = phonon.supercells_with_displacements
+    for k, displaced in enumerate(displaced_cells):
         cell = Atoms(displaced.symbols, cell=displaced.cell, scaled_positions=displaced.scaled_positions, pbc=True)
         cell.calc = calculator
-        forces.append(cell.get_forces())  # [n_supercell, 3] eV/Å
+        try:
+            forces.append(cell.get_forces())  # [n_supercell, 3] eV/Å
+        except MLPotError as error:
+            raise MLPotError(f"displaced supercell {k + 1} of {len(displaced_cells)} (--displacement {settings.displacement:g} Å): {error}") from None
     forces = np.array(forces)
     forces -= forces.mean(axis=1, keepdims=True)  # remove the drift, as phonopy's own scripts do
     phonon.forces = forces
@@ -118,20 +141,8 @@ def frequencies_at(phonon, q_points: np.ndarray) -> np.ndarray:
 
 def write_phonon_files(results: PhononResults, directory: Path, summary: Dict) -> List[Path]:
     """phonopy's files (written by phonopy into a temporary directory, then moved) and mlpot's
-    CSV, PNG and summary.json, all after everything was computed."""
+    CSV, PNG and summary.json, all after everything, plots included, was computed."""
     phonon = results.phonon
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    with tempfile.TemporaryDirectory(prefix=".phonopy-", dir=directory) as scratch:
-        scratch = Path(scratch)
-        phonon.save(scratch / "phonopy_params.yaml", settings={"force_constants": True})
-        phonon.write_yaml_band_structure(filename=scratch / "band.yaml")
-        phonon.write_total_dos(scratch / "total_dos.dat")
-        phonon.write_projected_dos(scratch / "projected_dos.dat")
-        phonon.write_yaml_thermal_properties(scratch / "thermal_properties.yaml")
-        for name in ("phonopy_params.yaml", "band.yaml", "total_dos.dat", "projected_dos.dat", "thermal_properties.yaml"):
-            os.replace(scratch / name, directory / name)
-            written.append(directory / name)
     f = results.frequencies_thz
     dos_columns = {"frequency_THz": f, "energy_meV": f * MEV_PER_THZ, "dos_total_1/THz": results.total_dos}
     dos_columns.update({f"dos_{s}_1/THz": d for s, d in results.element_dos.items()})
@@ -152,6 +163,18 @@ def write_phonon_files(results: PhononResults, directory: Path, summary: Dict) -
                                         "temperature (K)", "per mole of primitive cells", "thermal properties (harmonic)"),
         "summary.json": summary,
     }
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    with tempfile.TemporaryDirectory(prefix=".phonopy-", dir=directory) as scratch:
+        scratch = Path(scratch)
+        phonon.save(scratch / "phonopy_params.yaml", settings={"force_constants": True})
+        phonon.write_yaml_band_structure(filename=scratch / "band.yaml")
+        phonon.write_total_dos(scratch / "total_dos.dat")
+        phonon.write_projected_dos(scratch / "projected_dos.dat")
+        phonon.write_yaml_thermal_properties(scratch / "thermal_properties.yaml")
+        for name in ("phonopy_params.yaml", "band.yaml", "total_dos.dat", "projected_dos.dat", "thermal_properties.yaml"):
+            os.replace(scratch / name, directory / name)
+            written.append(directory / name)
     return written + output.write_all(directory, files)
 
 

@@ -1,12 +1,16 @@
 """What ``mlpot analyze`` and ``mlpot phonons`` can be asked: the observable names and the settings.
 
-Standard library only: the parsers read the defaults from here without loading numpy, ASE,
-scipy or matplotlib. :mod:`mlpot.analysis.analyze` and :mod:`mlpot.analysis.phonons` do the work.
+Standard library and :mod:`mlpot.errors` only: the parsers read the defaults from here without
+loading numpy, ASE, scipy or matplotlib. :mod:`mlpot.analysis.analyze` and
+:mod:`mlpot.analysis.phonons` do the work.
 """
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Tuple
+
+from mlpot.errors import MLPotError
 
 OBSERVABLES = ("rdf", "sq", "vdos", "msd", "sqw")
 COMPARABLE = {"sq-neutron": ("S_neutron", "sq"), "sq-xray": ("S_xray", "sq"), "gr-neutron": ("G_neutron_1/A2", "rdf"),
@@ -39,3 +43,17 @@ class PhononSettings:
     relax: bool = False
     fmax: float = 1e-3  # eV/Å, relaxation threshold
     relax_steps: int = 500
+
+    def validate(self) -> None:
+        """Refuse values no phonon run can use, naming the option: before the model is loaded."""
+        if self.supercell is not None and (len(self.supercell) != 3 or any(n < 1 for n in self.supercell)):
+            raise MLPotError(f"--supercell must be three positive integers, got {' '.join(map(str, self.supercell))}")
+        positive = (("--min-length", self.min_length, "Å"), ("--displacement", self.displacement, "Å"), ("--mesh", self.mesh, "Å"),
+                    ("--t-max", self.t_max, "K"), ("--t-step", self.t_step, "K"), ("--fmax", self.fmax, "eV/Å"))
+        for name, value, unit in positive:
+            if not 0 < value < math.inf:
+                raise MLPotError(f"{name} must be a positive number ({unit}), got {value:g}")
+        if self.t_step > self.t_max:
+            raise MLPotError(f"--t-step {self.t_step:g} K is larger than --t-max {self.t_max:g} K")
+        if self.relax_steps < 1:
+            raise MLPotError(f"relax_steps must be at least 1, got {self.relax_steps}")

@@ -18,6 +18,7 @@ from typing import Dict, Sequence
 import numpy as np
 
 from mlpot.errors import MLPotError
+from mlpot.optional import require_extra
 
 
 @dataclass
@@ -28,7 +29,7 @@ class NeutronWeights:
 
 
 def neutron_weights(symbols: Sequence[str]) -> NeutronWeights:
-    import periodictable
+    periodictable = require_extra("periodictable", "analysis", "neutron scattering weights (mlpot analyze, mlpot phonons)")
 
     coherent, incoherent, total = {}, {}, {}
     for symbol in symbols:
@@ -45,7 +46,7 @@ class XRayWeights:
     """``weights(symbol, q)``: f0 at |Q| = q (1/Å), elementwise over an array of q."""
 
     def __init__(self, symbols: Sequence[str]):
-        from dynasor.post_processing import XRayFormFactors
+        XRayFormFactors = require_extra("dynasor.post_processing", "analysis", "X-ray form factors (mlpot analyze)").XRayFormFactors
 
         self._tables = {}
         for symbol in symbols:

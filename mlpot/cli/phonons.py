@@ -33,16 +33,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from mlpot.analysis.phonons import default_supercell, force_constants, frequencies_at, phonon_properties, plain_labels, relax, write_phonon_files
+    from mlpot.analysis.phonons import (check_crystal, default_supercell, force_constants, frequencies_at, phonon_properties, plain_labels,
+                                        relax, require_libraries, write_phonon_files)
     from mlpot.calculators import MLPotCalculator
     from mlpot.data.dataset import read_structure
+    from mlpot.devices import check_device
+    from mlpot.files import check_input_file, check_output_directory
     from mlpot.models.io import resolve_model_path
 
     settings = PhononSettings(supercell=tuple(args.supercell) if args.supercell else None, min_length=args.min_length,
                               displacement=args.displacement, mesh=args.mesh, t_max=args.t_max, t_step=args.t_step,
                               relax=args.relax, fmax=args.fmax)
-    model = resolve_model_path(args.model)
+    settings.validate()
+    require_libraries()
+    check_input_file(args.structure, "--structure")
+    check_output_directory(args.output, "-o")
+    check_device(args.device, "--device")
     atoms = read_structure(args.structure, args.index)
+    check_crystal(atoms, f"{args.structure}, frame {args.index}")
+    model = resolve_model_path(args.model)
     calculator = MLPotCalculator(model, device=args.device, dtype="float64")
     summary = {"model": str(model), "structure": str(args.structure), "atoms_in_cell": len(atoms)}
     if settings.relax:
