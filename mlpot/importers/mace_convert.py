@@ -50,12 +50,13 @@ from mlpot.nn.product import independent_basis, polynomial_coefficients
 from mlpot.nn.readout import READOUT_ACTIVATIONS
 
 #: The interaction blocks mlpot imports -> (residual self-connection, element-dependent linear on
-#: the messages, density normalisation).
+#: the messages, density normalisation, mlpot interaction).
 INTERACTIONS = {
-    "RealAgnosticInteractionBlock": (False, True, False),
-    "RealAgnosticResidualInteractionBlock": (True, False, False),
-    "RealAgnosticDensityInteractionBlock": (False, True, True),
-    "RealAgnosticDensityResidualInteractionBlock": (True, False, True),
+    "RealAgnosticInteractionBlock": (False, True, False, "mace"),
+    "RealAgnosticResidualInteractionBlock": (True, False, False, "mace"),
+    "RealAgnosticDensityInteractionBlock": (False, True, True, "mace"),
+    "RealAgnosticDensityResidualInteractionBlock": (True, False, True, "mace"),
+    "RealAgnosticResidualNonLinearInteractionBlock": (True, False, False, "gated"),
 }
 
 #: mace-torch model classes and blocks mlpot has no counterpart for, and what they add.
@@ -98,7 +99,7 @@ def convert_mace(mace: Any, head: Optional[str] = None, dtype: str = "float64") 
     mlp_width = int(str(config["MLP_irreps"]).split("x")[0]) if "x" in str(config["MLP_irreps"]) else 1
     num_interactions = int(config["num_interactions"])
     first, later = str(config["interaction_cls_first"]), str(config["interaction_cls"])
-    kinds = [first] + [later] * (num_interactions - 1)
+    kinds = [str(kind) for kind in config.get("interaction_blocks") or [first] + [later] * (num_interactions - 1)]
     e0 = torch.atleast_2d(state["atomic_energies_fn.atomic_energies"])[head_index if len(heads) > 1 else 0]
     scale, shift = head_scale_shift(state, head_index)
     potential = {
@@ -120,6 +121,7 @@ def convert_mace(mace: Any, head: Optional[str] = None, dtype: str = "float64") 
         "shift": shift,
         "self_connection": [INTERACTIONS[kind][0] for kind in kinds],
         "element_messages": [INTERACTIONS[kind][1] for kind in kinds],
+        "interaction": [INTERACTIONS[kind][3] for kind in kinds],
         "neighbour_normalization": "density" if INTERACTIONS[first][2] else "average",
         "distance_transform": "agnesi" if str(config.get("distance_transform")) == "Agnesi" else None,
         "pair_repulsion": "zbl" if "pair_repulsion_fn.c" in state else None,
@@ -184,18 +186,18 @@ def check_supported(model_class: str, config: Dict[str, Any], state: Dict[str, t
     last = int(config["num_interactions"]) - 1
     if f"products.{last}.symmetric_contractions.contractions.1.weights_max" in state:
         raise MLPotError("mace model keeps non-scalar features after the last layer (keep_last_layer_irreps), which mlpot does not implement")
-    if not any(name.startswith("interactions.0.conv_tp_weights.layer") for name in state):
+    if not any(name.startswith("interactions.0.conv_tp_weights.") for name in state):
         raise MLPotError("mace model stores its weights in a layout mlpot does not read (cuEquivariance or OpenEquivariance modules); convert it to e3nn first")
     FeatureIrreps.parse(str(config["hidden_irreps"]))
 
 
 def choose_head(heads: List[str], head: Optional[str]) -> int:
-    """Index of the head to keep: the one named, else "Default" or the only one."""
+    """Index of the head to keep: the one named, else the only one or the one named default
+    (mace-torch writes "Default" or "default")."""
     if head is None:
-        if len(heads) == 1:
-            return 0
-        if "Default" in heads:
-            return heads.index("Default")
+        defaults = [i for i, name in enumerate(heads) if name.lower() == "default"]
+        if len(heads) == 1 or len(defaults) == 1:
+            return 0 if len(heads) == 1 else defaults[0]
         raise MLPotError(f"mace model has heads {', '.join(heads)}; choose one with --head")
     if head not in heads:
         raise MLPotError(f"mace model has no head {head!r}; its heads are {', '.join(heads)}")
@@ -286,6 +288,12 @@ def layer_weights(
     sizes = [potential["num_bessel"]] + potential["radial_mlp"]
     # mlpot's Bessel prefactor is sqrt(2 / r_max) computed afresh; mace's is a stored buffer.
     prefactor = float(state["radial_embedding.bessel_fn.prefactor"]) / math.sqrt(2.0 / potential["r_max"])
+    if potential["interaction"][t] == "gated":
+        out.update(gated_weights(state, t, lmax_in, lmax_out, max_ell, channels, order, potential["num_bessel"], prefactor))
+        product = f"products.{t}."
+        out[ours + "product.weight"] = product_weights(state, product, max_ell, lmax_out, potential["correlation"], order)
+        out[ours + "linear.weight"] = torch.stack(linear_blocks(state[product + "linear.weight"], square * (lmax_out + 1)))
+        return out
     for i in range(len(sizes) - 1):
         gain = prefactor if i == 0 else SILU_RATIO
         out[ours + f"interaction.radial_mlp.hidden.{i}.weight"] = state[mace + f"conv_tp_weights.layer{i}.weight"] * gain
@@ -317,6 +325,58 @@ def layer_weights(
     product = f"products.{t}."
     out[ours + "product.weight"] = product_weights(state, product, max_ell, lmax_out, potential["correlation"], order)
     out[ours + "linear.weight"] = torch.stack(linear_blocks(state[product + "linear.weight"], square * (lmax_out + 1)))
+    return out
+
+
+def gated_weights(
+    state: Dict[str, torch.Tensor], t: int, lmax_in: int, lmax_out: int, max_ell: int, channels: int,
+    order: List[int], num_bessel: int, prefactor: float,
+) -> Dict[str, torch.Tensor]:
+    """RealAgnosticResidualNonLinearInteractionBlock -> mlpot's gated interaction (mlpot.nn.gated)."""
+    mace, ours = f"interactions.{t}.", f"backbone.layers.{t}."
+    num_elements = len(order)
+    square = [(channels, channels)]
+    out: Dict[str, torch.Tensor] = {}
+    for side in ("source", "target"):
+        embedding = state[mace + f"{side}_embedding.weight"].reshape(num_elements, channels)
+        out[ours + f"edge_embedding.{side}"] = embedding[order] / math.sqrt(num_elements)
+    out[ours + "interaction.linear_up.weight"] = torch.stack(linear_blocks(state[mace + "linear_up.weight"], square * (lmax_in + 1)))
+    order_mace = mace_paths(lmax_in, max_ell)
+    paths = tensor_product_paths(lmax_in, max_ell, max_ell)
+    position = {path: k for k, path in enumerate(order_mace)}
+    for mlp, ours_mlp in (("conv_tp_weights", "radial_mlp"), ("density_fn", "density")):
+        prefix = mace + f"{mlp}.net."
+        indices = {int(name[len(prefix) :].split(".")[0]) for name in state if name.startswith(prefix)}
+        # Linear, LayerNorm, SiLU per hidden layer, then Linear: the Linears are every third module.
+        linears = sorted(index for index in indices if index % 3 == 0)
+        for k, index in enumerate(linears):
+            weight = state[mace + f"{mlp}.net.{index}.weight"].clone()  # [out, in]
+            bias = state[mace + f"{mlp}.net.{index}.bias"].clone()
+            if k == 0:
+                weight[:, :num_bessel] *= prefactor  # mace's stored Bessel prefactor
+            if mlp == "conv_tp_weights" and k == len(linears) - 1:  # rows to mlpot's path order and signs
+                rows = torch.cat([torch.arange(position[p] * channels, (position[p] + 1) * channels) for p in paths])
+                signs = torch.cat([torch.full((channels,), float((-1) ** p[1]), dtype=torch.float64) for p in paths])
+                weight, bias = weight[rows] * signs[:, None], bias[rows] * signs
+            out[ours + f"interaction.{ours_mlp}.linears.{k}.weight"] = weight
+            out[ours + f"interaction.{ours_mlp}.linears.{k}.bias"] = bias
+            if k < len(linears) - 1:
+                out[ours + f"interaction.{ours_mlp}.norms.{k}.weight"] = state[mace + f"{mlp}.net.{index + 1}.weight"]
+                out[ours + f"interaction.{ours_mlp}.norms.{k}.bias"] = state[mace + f"{mlp}.net.{index + 1}.bias"]
+    out[ours + "interaction.alpha"] = state[mace + "alpha"]
+    out[ours + "interaction.beta"] = state[mace + "beta"]
+    gate_width = channels * (1 + max_ell)  # scalars, then one gate per channel of each l > 0
+    widths = [gate_width if l3 == 0 else channels for _, _, l3 in order_mace]
+    down = linear_blocks(state[mace + "linear_1.weight"], [(channels, width) for width in widths])
+    out[ours + "interaction.linear_down.weight"] = torch.stack([down[position[p]][:, :channels] for p in paths])
+    out[ours + "interaction.gate_down"] = torch.stack([down[position[p]][:, channels:] for p in paths if p[2] == 0])
+    shared = min(lmax_in, max_ell)
+    residual = linear_blocks(state[mace + "linear_res.weight"], [(channels, gate_width)] + square * shared)
+    out[ours + "interaction.residual.weight"] = torch.stack([residual[0][:, :channels]] + residual[1:])
+    out[ours + "interaction.gate_residual"] = residual[0][:, channels:]
+    out[ours + "interaction.linear_out.weight"] = torch.stack(linear_blocks(state[mace + "linear_2.weight"], square * (max_ell + 1)))
+    skip = min(lmax_in, lmax_out)
+    out[ours + "linear_self_connection.weight"] = torch.stack(linear_blocks(state[mace + "skip_tp.weight"], square * (skip + 1)))
     return out
 
 

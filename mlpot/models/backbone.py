@@ -17,16 +17,18 @@ from mlpot.config import parse_section
 from mlpot.errors import MLPotError
 from mlpot.nn.attention import AttentionInteraction, AttentionSettings
 from mlpot.nn.convolution import Interaction
+from mlpot.nn.gated import EdgeElementEmbedding, GatedInteraction
 from mlpot.nn.irreps import FeatureIrreps
 from mlpot.nn.linear import ElementLinear, EquivariantLinear
 from mlpot.nn.product import SymmetricContraction
 from mlpot.nn.radial import AgnesiTransform, RadialEmbedding
 
 
-#: The interactions a layer can use (``model.interaction``), each with the same constructor
-#: (irreps_in, irreps_out, lmax_sh, radial_dim, radial_mlp, avg_num_neighbors[, settings]) and
-#: forward (h, sh, radial, envelope, sender, receiver) -> messages.
-INTERACTIONS = ("mace", "attention")
+#: The interactions a layer can use (``model.interaction``), each with the forward
+#: (h, sh, radial, envelope, sender, receiver) -> messages. "gated" is mace-torch's
+#: RealAgnosticResidualNonLinearInteractionBlock (:mod:`mlpot.nn.gated`): its radial MLP also
+#: reads embeddings of both elements, and its layer's self-connection is element-independent.
+INTERACTIONS = ("mace", "attention", "gated")
 
 
 def build_interaction(
@@ -80,7 +82,11 @@ class InteractionLayer(nn.Module):
         messages = FeatureIrreps(irreps_in.channels, max_ell)
         if density_normalization and interaction != "mace":
             raise ValueError("density normalisation is an option of the mace interaction")
-        if density_normalization:
+        gated = interaction == "gated"
+        self.edge_embedding = EdgeElementEmbedding(num_elements, irreps_in.channels) if gated else None
+        if gated:
+            self.interaction = GatedInteraction(irreps_in, messages, max_ell, radial_dim + 2 * irreps_in.channels, radial_mlp)
+        elif density_normalization:
             self.interaction = Interaction(irreps_in, messages, max_ell, radial_dim, radial_mlp, avg_num_neighbors, density_normalization=True)
         else:
             self.interaction = build_interaction(
@@ -91,7 +97,8 @@ class InteractionLayer(nn.Module):
         self.linear = EquivariantLinear(FeatureIrreps(irreps_in.channels, irreps_out.lmax), irreps_out)
         # The residual covers the degrees present on both sides; higher output degrees start from zero.
         shared = FeatureIrreps(irreps_out.channels, min(irreps_in.lmax, irreps_out.lmax))
-        self.self_connection = ElementLinear(irreps_in, shared, num_elements) if self_connection else None
+        self.self_connection = ElementLinear(irreps_in, shared, num_elements) if self_connection and not gated else None
+        self.linear_self_connection = EquivariantLinear(irreps_in, shared) if self_connection and gated else None
         self.shared_dim = shared.dim
 
     def forward(
@@ -104,14 +111,22 @@ class InteractionLayer(nn.Module):
         receiver: torch.Tensor,
         element_counts: List[int],
     ) -> torch.Tensor:
+        edge_embedding = self.edge_embedding
+        if edge_embedding is not None:
+            radial = edge_embedding(radial, element_counts, sender, receiver)  # [E, num_bessel + 2 C]
         messages = self.interaction(h, sh, radial, envelope, sender, receiver)  # [N, (max_ell+1)^2, C]
         message_linear = self.message_linear
         if message_linear is not None:
             messages = message_linear(messages, element_counts)
         out = self.linear(self.product(messages, element_counts))  # [N, D_out, C_out]
         self_connection = self.self_connection
+        linear_self_connection = self.linear_self_connection
+        residual: Optional[torch.Tensor] = None
         if self_connection is not None:
             residual = self_connection(h, element_counts)  # [N, shared_dim, C_out]
+        elif linear_self_connection is not None:
+            residual = linear_self_connection(h)
+        if residual is not None:
             if self.shared_dim == out.shape[1]:
                 out = out + residual
             else:
