@@ -11,6 +11,7 @@ from typing import Optional, Tuple
 import numpy as np
 from ase import Atoms
 
+from mlpot.data.neighbours import neighbour_pairs
 from mlpot.errors import MLPotError
 
 MIN_DISTANCE = 0.1  # Å
@@ -32,8 +33,6 @@ def check_finite(atoms: Atoms, where: str) -> None:
 
 def closest_pair(atoms: Atoms, cutoff: float = MIN_DISTANCE) -> Optional[Tuple[int, int, float]]:
     """(i, j, distance) of the closest pair (periodic images included) nearer than ``cutoff``, or None."""
-    from mlpot.data.graph import neighbour_pairs
-
     if len(atoms) == 0:
         return None
     positions = np.asarray(atoms.positions, dtype=np.float64)

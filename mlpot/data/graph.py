@@ -11,15 +11,15 @@ and atoms may sit outside the cell. Non-periodic directions may have a zero cell
 allows; a box is made up for them, which changes nothing since no shift ever crosses them.
 """
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 import numpy as np
 import torch
 from ase import Atoms
-from matscipy.neighbours import neighbour_list
 from torch_geometric.data import Data
 
 from mlpot.data import keys
+from mlpot.data.neighbours import neighbour_pairs
 from mlpot.errors import MLPotError
 
 
@@ -30,46 +30,6 @@ class AtomicGraph(Data):
     ``edge_index`` [2, E], ``shifts`` [E, 3], ``cell`` [1, 3, 3], ``pbc`` [1, 3]. Batching
     concatenates cells to [B, 3, 3] and offsets ``edge_index`` by the atoms before it.
     """
-
-
-def neighbour_pairs(
-    positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float
-) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All ordered pairs (sender j, receiver i, integer image shift S) with |r_ij| < cutoff.
-
-    ``r_ij = positions[j] - positions[i] + S @ cell``. Pairs of an atom with itself are kept
-    only for non-zero S (periodic images).
-    """
-    cell_for_search = _searchable_cell(positions, cell, pbc, cutoff)
-    receiver, sender, unit_shifts = neighbour_list(
-        "ijS", positions=positions, cell=cell_for_search, pbc=pbc, cutoff=float(cutoff)
-    )
-    return sender, receiver, unit_shifts
-
-
-def _searchable_cell(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float) -> np.ndarray:
-    """The cell, with each non-periodic vector replaced by one that matscipy can bin with.
-
-    Non-periodic vectors are orthogonal to the periodic ones and span the atoms plus the
-    cutoff, so the cell is never singular (a molecule has no cell; a slab may have c = 0).
-    """
-    if pbc.all():
-        if abs(np.linalg.det(cell)) < 1e-9:
-            raise MLPotError("structure is periodic in all directions but its cell has zero volume")
-        return cell
-    periodic = np.array([cell[d] for d in range(3) if pbc[d]]).reshape(-1, 3)
-    if len(periodic) and np.linalg.matrix_rank(periodic, tol=1e-9) < len(periodic):
-        raise MLPotError("structure's periodic cell vectors are zero or linearly dependent")
-    # Orthonormal directions completing the periodic vectors to a basis of R^3.
-    complement = np.linalg.svd(periodic, full_matrices=True)[2][len(periodic):] if len(periodic) else np.eye(3)
-    extent = float(np.ptp(positions, axis=0).max()) if len(positions) else 0.0
-    length = extent + 2.0 * cutoff + 1.0
-    search = np.array(cell, dtype=np.float64, copy=True)
-    filler = iter(complement)
-    for d in range(3):
-        if not pbc[d]:
-            search[d] = next(filler) * length
-    return search
 
 
 def atoms_to_graph(atoms: Atoms, r_max: float, dtype: Optional[torch.dtype] = None) -> AtomicGraph:
