@@ -25,6 +25,7 @@ from ase import Atoms
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from mlpot.data.graph import atoms_to_graph, graph_to_inputs
+from mlpot.export.lammps import LAMMPSPotential
 from mlpot.importers.mace_convert import convert_mace
 from mlpot.importers.mace_file import read_mace_file
 from mlpot.kernels import fused_available, set_kernels
@@ -129,3 +130,21 @@ def test_save_load_round_trip(name: str, tmp_path: Path):
         for quantity in ours:
             np.testing.assert_array_equal(ours[quantity], theirs[quantity])
     assert max(worst_errors(loaded, name, head, "float64").values()) < 1
+
+
+@pytest.mark.parametrize("name", CONVERTIBLE)
+def test_lammps_script(name: str):
+    """The converted model scripts for LAMMPS (every option it uses is TorchScript) and the scripted
+    model's energy and forces still equal mace's."""
+    head = heads(name)[0]
+    model = convert_mace(mace_file(name), head=head)
+    model.requires_grad_(False)
+    scripted = torch.jit.script(LAMMPSPotential(model))
+    stored = references(name)
+    for structure, atoms in structures(name).items():
+        graph = atoms_to_graph(atoms, model.r_max, torch.float64)
+        out = scripted(graph.positions, graph.atomic_numbers, graph.edge_index, graph.shifts, torch.ones(len(atoms)))
+        for quantity in ("energy", "forces"):
+            expected = stored[f"{structure}.float64.{head}.{quantity}"].reshape(out[quantity].shape)
+            error = float(np.abs(out[quantity].numpy() - expected).max()) / float(np.abs(expected).max())
+            assert error < TOLERANCE["float64"], f"{name} {structure} {quantity}: {error:.1e}"

@@ -358,8 +358,9 @@ def gated_weights(
                 rows = torch.cat([torch.arange(position[p] * channels, (position[p] + 1) * channels) for p in paths])
                 signs = torch.cat([torch.full((channels,), float((-1) ** p[1]), dtype=torch.float64) for p in paths])
                 weight, bias = weight[rows] * signs[:, None], bias[rows] * signs
-            out[ours + f"interaction.{ours_mlp}.linears.{k}.weight"] = weight
-            out[ours + f"interaction.{ours_mlp}.linears.{k}.bias"] = bias
+            layer = f"linears.{k}" if k < len(linears) - 1 else "out"
+            out[ours + f"interaction.{ours_mlp}.{layer}.weight"] = weight
+            out[ours + f"interaction.{ours_mlp}.{layer}.bias"] = bias
             if k < len(linears) - 1:
                 out[ours + f"interaction.{ours_mlp}.norms.{k}.weight"] = state[mace + f"{mlp}.net.{index + 1}.weight"]
                 out[ours + f"interaction.{ours_mlp}.norms.{k}.bias"] = state[mace + f"{mlp}.net.{index + 1}.bias"]

@@ -125,7 +125,7 @@ class MACEPotential(nn.Module):
         interaction_energy = torch.zeros(atomic_numbers.shape[0], dtype=vectors.dtype, device=vectors.device)
         for t, readout in enumerate(self.readouts):
             interaction_energy = interaction_energy + readout(features[t])
-        repulsion: Optional[torch.Tensor] = None
+        offsets = (self.atomic_energies + self.element_offsets)[species]
         pair_repulsion = self.pair_repulsion
         if pair_repulsion is not None:
             lengths = torch.linalg.vector_norm(vectors, dim=1, keepdim=True)  # [E, 1]
@@ -133,12 +133,9 @@ class MACEPotential(nn.Module):
                 lengths, atomic_numbers[edge_index[0]], atomic_numbers[edge_index[1]], edge_index[1], atomic_numbers.shape[0]
             )  # [N]
             if self.pair_repulsion_scaled:
-                interaction_energy = interaction_energy + repulsion
-                repulsion = None
-        energy = (self.atomic_energies + self.element_offsets)[species] + self.scale * interaction_energy + self.shift
-        if repulsion is not None:
-            energy = energy + repulsion
-        return energy
+                return offsets + self.scale * (interaction_energy + repulsion) + self.shift
+            return offsets + self.scale * interaction_energy + self.shift + repulsion
+        return offsets + self.scale * interaction_energy + self.shift
 
     def forward(
         self,

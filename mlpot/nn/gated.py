@@ -38,13 +38,14 @@ class NormedMLP(nn.Module):
 
     def __init__(self, sizes: List[int]) -> None:
         super().__init__()
-        self.linears = nn.ModuleList([nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])])
+        self.linears = nn.ModuleList([nn.Linear(a, b) for a, b in zip(sizes[:-2], sizes[1:-1])])
         self.norms = nn.ModuleList([nn.LayerNorm(width) for width in sizes[1:-1]])
+        self.out = nn.Linear(sizes[-2], sizes[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for i, norm in enumerate(self.norms):
-            x = torch.nn.functional.silu(norm(self.linears[i](x)))
-        return self.linears[-1](x)
+        for linear, norm in zip(self.linears, self.norms):
+            x = torch.nn.functional.silu(norm(linear(x)))
+        return self.out(x)
 
 
 class EdgeElementEmbedding(nn.Module):
@@ -95,6 +96,8 @@ class GatedInteraction(nn.Module):
         self.gate_residual = nn.Parameter(torch.randn(channels, self.num_gates * channels))
         self.gate_residual_scale = 1.0 / math.sqrt(channels)
         self.linear_out = EquivariantLinear(irreps_out, irreps_out)
+        self.silu_gain = SILU_GAIN
+        self.sigmoid_gain = SIGMOID_GAIN
 
     def forward(
         self,
@@ -123,8 +126,8 @@ class GatedInteraction(nn.Module):
         gates = gates / divisor + h[:, :1, :] @ (self.gate_residual * self.gate_residual_scale)  # [N, 1, max_ell C]
         residual = self.residual(h)  # [N, D_shared, C]
         features = torch.cat([features[:, : residual.shape[1]] + residual, features[:, residual.shape[1] :]], dim=1)
-        scalars = torch.nn.functional.silu(features[:, :1]) * SILU_GAIN  # [N, 1, C]
-        gate = (torch.sigmoid(gates) * SIGMOID_GAIN).view(num_nodes, self.num_gates, channels)  # [N, max_ell, C]
+        scalars = torch.nn.functional.silu(features[:, :1]) * self.silu_gain  # [N, 1, C]
+        gate = (torch.sigmoid(gates) * self.sigmoid_gain).view(num_nodes, self.num_gates, channels)  # [N, max_ell, C]
         blocks = [scalars]
         for l in range(1, self.num_gates + 1):
             blocks.append(features[:, l * l : (l + 1) * (l + 1)] * gate[:, l - 1 : l])
