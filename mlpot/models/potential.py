@@ -25,7 +25,7 @@ from torch import nn
 from mlpot.config import default_dtype, parse_section, require
 from mlpot.data import keys
 from mlpot.errors import MLPotError
-from mlpot.models.backbone import Backbone, backbone_checks, layer_flags
+from mlpot.models.backbone import Backbone, backbone_checks, interaction_kinds, layer_flags
 from mlpot.models.elements import canonical_elements, species_of, species_table
 from mlpot.nn.irreps import FeatureIrreps
 from mlpot.nn.readout import LinearReadout, MLPReadout
@@ -78,6 +78,9 @@ class PotentialConfig:
         require(checks, self, where)
         for key in ("self_connection", "element_messages"):
             layer_flags(getattr(self, key), [False] * self.num_interactions, key, where)
+        kinds = interaction_kinds(self.interaction, self.num_interactions, where)
+        if self.neighbour_normalization == "density" and any(kind != "mace" for kind in kinds):
+            raise MLPotError(f"'{where}.neighbour_normalization' density needs interaction mace in every layer, got {self.interaction!r}")
         energies = {str(k): float(v) for k, v in (self.atomic_energies or {}).items()}
         for symbol in energies:
             if symbol not in self.elements:
