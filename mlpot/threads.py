@@ -5,8 +5,8 @@ CPU kernels share that runtime and its thread pool. By default a libgomp thread 
 do spins (GOMP_SPINCOUNT, 300,000 polls, milliseconds) before it sleeps, at the end of every
 parallel region and while it waits for the next. When another process shares the cores, the
 spinning thread holds the core its peer needs, and every parallel region waits out a scheduler
-slice: beside one busy process a 108-atom force call took 20-40x longer with two threads
-than with one (benchmarks/threads/). With ``OMP_WAIT_POLICY=PASSIVE`` a waiting thread sleeps at
+slice: beside one busy process a 108-atom force call took 1.9 s with two threads, 0.15 s with
+one (benchmarks/threads/). With ``OMP_WAIT_POLICY=PASSIVE`` a waiting thread sleeps at
 once, its core goes to whoever needs it, and two threads cost about what one does. The runtime
 reads the variable once, when it is loaded (``import torch``), so ``import mlpot`` sets it
 (:func:`prefer_passive_wait`); in a script that imports torch before mlpot it comes too late,
