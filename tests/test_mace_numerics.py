@@ -13,6 +13,7 @@ than 5e-6 from its float64 one (ss_zbl_agnesi_cuau's forces: 1.8e-5, ZBL pair fo
 error, and mlpot's float32 result must also be as close to mace's float64 one as that.
 """
 
+import dataclasses
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +26,7 @@ from ase import Atoms
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from mlpot.data.graph import atoms_to_graph, graph_to_inputs
+from mlpot.errors import MLPotError
 from mlpot.export.lammps import LAMMPSPotential
 from mlpot.importers.mace_convert import convert_mace
 from mlpot.importers.mace_file import read_mace_file
@@ -148,3 +150,20 @@ def test_lammps_script(name: str):
             expected = stored[f"{structure}.float64.{head}.{quantity}"].reshape(out[quantity].shape)
             error = float(np.abs(out[quantity].numpy() - expected).max()) / float(np.abs(expected).max())
             assert error < TOLERANCE["float64"], f"{name} {structure} {quantity}: {error:.1e}"
+
+
+def test_head_choice():
+    """An unknown head names the heads there are; several heads and none named default need one."""
+    two_heads = mace_file("ss_nonlinear_2heads")
+    with pytest.raises(MLPotError, match="no head 'pbe'; its heads are omat_pbe, spice_wb97m"):
+        convert_mace(two_heads, head="pbe")
+    with pytest.raises(MLPotError, match="has heads omat_pbe, spice_wb97m; choose one with --head"):
+        convert_mace(two_heads)
+    assert convert_mace(mace_file("ss_3heads_corr3")).metadata["mace_head"] == "default"
+
+
+def test_correlation_per_layer_is_refused():
+    mace = mace_file("ss_l1_corr2")
+    varied = dataclasses.replace(mace, config=dict(mace.config, correlation=[2, 3]))
+    with pytest.raises(MLPotError, match=r"a correlation per layer \[2, 3\]"):
+        convert_mace(varied)
