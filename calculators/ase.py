@@ -72,6 +72,11 @@ class MLPotCalculator(Calculator):
     ``forces_std`` [N] (eV/Å, per atom) with ``max_force_std``. ``dtype``: "float64" (default, for MD
     and tests) or "float32". ``skin`` (Å): neighbour-list reuse margin; 0 rebuilds every step.
     ``kernel``: "auto" (fused kernels where the device has them), "fused" or "reference".
+    ``partitions``: evaluate in k parts with exact halos (:mod:`mlpot.partition`), so that peak
+    memory is that of the largest part; the parts are re-made whenever the neighbour list is
+    (atoms moved past skin / 2), by ``partition_method`` "metis" (default), "grid" or "gnn". Under
+    torchrun with a process group initialised, each rank evaluates its share of the parts.
+    A committee then gives its mean only (no spread).
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
@@ -83,6 +88,8 @@ class MLPotCalculator(Calculator):
         dtype: str = "float64",
         skin: float = 0.5,
         kernel: str = "auto",
+        partitions: int = 1,
+        partition_method: str = "metis",
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -107,6 +114,15 @@ class MLPotCalculator(Calculator):
         self.elements = [chemical_symbols[int(z)] for z in self.model.atomic_numbers]
         self._neighbours: Optional[_NeighbourCache] = None
         self.neighbour_list_builds = 0
+        self.partitions = partitions
+        self.partition_method = partition_method
+        self._part_labels: Optional[np.ndarray] = None
+        if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
+            raise MLPotError(f"partitions must be an integer of at least 1, got {partitions!r}")
+        from mlpot.partition.partitioners import METHODS
+
+        if partition_method not in METHODS:
+            raise MLPotError(f"partition_method must be one of {', '.join(METHODS)}, got {partition_method!r}")
 
     def calculate(self, atoms: Optional[Atoms] = None, properties=None, system_changes=all_changes) -> None:
         super().calculate(atoms, properties or ["energy"], system_changes)
@@ -118,6 +134,7 @@ class MLPotCalculator(Calculator):
         if self._neighbours is None or not self._neighbours.still_valid(atoms, self.skin):
             self._neighbours = _NeighbourCache(atoms, self.r_max + self.skin)
             self.neighbour_list_builds += 1
+            self._part_labels = self._partition(atoms) if self.partitions > 1 else None
         edge_index, shifts, squared_lengths = self._neighbours.edges_within(atoms.positions, self.r_max)
         if len(squared_lengths) and squared_lengths.min() < MIN_DISTANCE**2:
             k = int(np.argmin(squared_lengths))
@@ -125,7 +142,13 @@ class MLPotCalculator(Calculator):
             raise MLPotError(f"structure: {overlap_message(atoms, i, j, float(np.sqrt(squared_lengths[k])))}")
         periodic = bool(atoms.pbc.all())
         inputs = self._inputs(atoms, edge_index, shifts)
-        out = self.model(inputs, compute_forces=True, compute_stress=periodic)
+        if self._part_labels is None:
+            out = self.model(inputs, compute_forces=True, compute_stress=periodic)
+        else:
+            from mlpot.partition import evaluate_partitioned
+
+            out = evaluate_partitioned(self.model, inputs[keys.POSITIONS], inputs[keys.ATOMIC_NUMBERS], inputs[keys.EDGE_INDEX],
+                                       inputs[keys.SHIFTS], inputs[keys.CELL][0], self._part_labels, self.partitions, periodic)
         _check_finite_output(out, periodic)
         energy = float(out[keys.ENERGY].detach().sum().cpu())
         self.results = {
@@ -144,6 +167,14 @@ class MLPotCalculator(Calculator):
             self.results["energies_std"] = out[ENERGIES_STD].detach().cpu().numpy().astype(np.float64)
             self.results["forces_std"] = forces_std
             self.results["max_force_std"] = float(forces_std.max()) if len(forces_std) else 0.0
+
+    def _partition(self, atoms: Atoms) -> np.ndarray:
+        """Part labels [N] of the neighbour graph within r_max + skin."""
+        from mlpot.partition import partition_atoms
+
+        edge_index = np.stack([self._neighbours.sender, self._neighbours.receiver])
+        return partition_atoms(len(atoms), edge_index, self.partitions, self.partition_method,
+                               atoms.positions, atoms.cell.array, atoms.pbc)
 
     def _check_elements(self, atoms: Atoms) -> None:
         unknown = sorted(set(atoms.get_chemical_symbols()) - set(self.elements), key=chemical_symbols.index)
