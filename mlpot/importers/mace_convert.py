@@ -39,12 +39,12 @@ import numpy as np
 import torch
 from ase.data import chemical_symbols
 from e3nn import o3
-from e3nn.math import normalize2mom
 
 from mlpot.config import default_dtype
 from mlpot.errors import MLPotError
 from mlpot.models.potential import MACEPotential
 from mlpot.nn.convolution import tensor_product_paths
+from mlpot.nn.gated import unit_moment_gain
 from mlpot.nn.irreps import FeatureIrreps, l_slice
 from mlpot.nn.product import independent_basis, polynomial_coefficients
 from mlpot.nn.readout import READOUT_ACTIVATIONS
@@ -70,14 +70,10 @@ UNSUPPORTED_CLASSES = {
 }
 
 #: e3nn's SiLU gain (normalize2mom) over mlpot's (1 / sqrt(0.355), see mlpot.nn.radial).
-SILU_RATIO = normalize2mom(torch.nn.functional.silu).cst * math.sqrt(0.3550)
+SILU_RATIO = unit_moment_gain("silu") * math.sqrt(0.3550)
 
 #: mace's readout gate (its name) -> mlpot's readout activation and e3nn's gain for it.
-GATES = {
-    "silu": ("silu", normalize2mom(torch.nn.functional.silu).cst),
-    "tanh": ("tanh", normalize2mom(torch.tanh).cst),
-    "None": ("none", 1.0),
-}
+GATES = {"silu": ("silu", unit_moment_gain("silu")), "tanh": ("tanh", unit_moment_gain("tanh")), "None": ("none", 1.0)}
 
 #: A product-basis re-expression worse than this (relative) means the bases do not match.
 BASIS_TOLERANCE = 1e-11

@@ -15,6 +15,7 @@ Features keep mlpot's [n, D, C] layout; the gate scalars, which have ``max_ell *
 travel separately as [n, max_ell, C].
 """
 
+import functools
 import math
 from typing import List
 
@@ -26,10 +27,14 @@ from mlpot.nn.convolution import EdgeTensorProduct, PathLinear
 from mlpot.nn.irreps import FeatureIrreps
 from mlpot.nn.linear import EquivariantLinear
 
-#: 1 / sqrt(E[f(z)^2]) for z ~ N(0, 1): e3nn's constants (a seeded Monte Carlo estimate), which
-#: mace-torch's gate uses too.
-SILU_GAIN = normalize2mom(torch.nn.functional.silu).cst
-SIGMOID_GAIN = normalize2mom(torch.sigmoid).cst
+ACTIVATIONS = {"silu": torch.nn.functional.silu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
+
+
+@functools.lru_cache(maxsize=None)
+def unit_moment_gain(name: str) -> float:
+    """1 / sqrt(E[f(z)^2]), z ~ N(0, 1), for the activation ``name``: e3nn's normalize2mom constant
+    (a seeded Monte Carlo estimate, which mace-torch uses too; 0.1 s, so computed when first needed)."""
+    return normalize2mom(ACTIVATIONS[name]).cst
 
 
 class NormedMLP(nn.Module):
@@ -96,8 +101,8 @@ class GatedInteraction(nn.Module):
         self.gate_residual = nn.Parameter(torch.randn(channels, self.num_gates * channels))
         self.gate_residual_scale = 1.0 / math.sqrt(channels)
         self.linear_out = EquivariantLinear(irreps_out, irreps_out)
-        self.silu_gain = SILU_GAIN
-        self.sigmoid_gain = SIGMOID_GAIN
+        self.silu_gain = unit_moment_gain("silu")
+        self.sigmoid_gain = unit_moment_gain("sigmoid")
 
     def forward(
         self,
