@@ -61,6 +61,9 @@ def paths(inputs, tmp_path, monkeypatch):
     (tmp_path / "file.txt").write_text("a file, not a directory")
     (tmp_path / "dir.xyz").mkdir()
     (tmp_path / "dir.pt").mkdir()
+    (tmp_path / "pool.xyz").write_bytes(Path(inputs.pool21).read_bytes())
+    (tmp_path / "damaged").mkdir()
+    (tmp_path / "damaged" / "requested_config.yaml").write_bytes(b"\x00\xff binary")
     config = tiny_config(inputs.train, inputs.test, tmp_path / "run", max_epochs=1)
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     return SimpleNamespace(**vars(inputs), work=tmp_path, config=str(tmp_path / "config.yaml"),
@@ -103,6 +106,10 @@ CASES = [
     ("data-convert-target-under-a-file", lambda p: ["data", "convert", p.npz, p.under_file + ".xyz"], "target"),
     ("data-convert-target-is-a-directory", lambda p: ["data", "convert", p.npz, "dir.xyz"], "target dir.xyz is a directory"),
     ("data-qm-output-is-a-file", lambda p: ["data", "qm", "--structures", p.test, "-o", p.file], "-o"),
+    ("eval-output-is-the-data", lambda p: ["eval", "--model", POTENTIAL, "--data", "pool.xyz", "--output", "pool.xyz"], "is the --data file"),
+    ("select-output-is-the-pool", lambda p: ["select", "--model", POTENTIAL, POTENTIAL, "--pool", "pool.xyz", "-n", "1", "-o", "pool.xyz"], "is the --pool file"),
+    ("backmap-output-is-the-input", lambda p: ["backmap", "--model", POTENTIAL, "--cg", "pool.xyz", "-o", "pool.xyz"], "is the --cg file"),
+    ("train-output-holds-a-damaged-run", lambda p: train(p, "output.directory=damaged"), "requested_config.yaml is damaged"),
     ("data-md-openmm-output-is-a-file", lambda p: ["data", "md-openmm", p.file], "is a file, not a directory"),
     # configs
     ("train-config-is-binary", lambda p: ["train", p.binary], "not a YAML config (binary data"),
@@ -128,6 +135,7 @@ CASES = [
     ("eval-batch-size-negative", lambda p: ["eval", "--model", POTENTIAL, "--data", p.test, "--batch-size", "-3"], "--batch-size must be at least 1, got -3"),
     ("eval-data-missing", lambda p: ["eval", "--model", POTENTIAL, "--data", "nope.xyz"], "--data nope.xyz does not exist"),
     ("eval-data-empty", lambda p: ["eval", "--model", POTENTIAL, "--data", p.empty], "the file is empty"),
+    ("eval-data-is-a-directory", lambda p: ["eval", "--model", POTENTIAL, "--data", p.folder], "a_directory is a directory, not a file"),
     ("eval-data-is-random-bytes", lambda p: ["eval", "--model", POTENTIAL, "--data", p.random], "frame 0: cannot parse"),
     ("eval-element-the-model-lacks", lambda p: ["eval", "--model", POTENTIAL, "--data", p.pool_ag], "contains Ag, which the model does not know"),
     ("eval-overlapping-atoms", lambda p: ["eval", "--model", POTENTIAL, "--data", p.overlap], "are 0.05 Å apart"),

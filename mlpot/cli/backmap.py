@@ -9,6 +9,7 @@ frame, drawn from the prior p(z | CG), frame by frame; extxyz frames carry ``cg_
 """
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlpot.errors import MLPotError
@@ -71,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         raise MLPotError(f"--batch-size must be at least 1, got {args.batch_size}")
     check_output_file(args.output, "-o")
     check_input_file(args.cg, "--cg")
+    if Path(args.output).resolve() == Path(args.cg).resolve():
+        raise MLPotError(f"-o {args.output} is the --cg file; the structures would replace it")
     check_device(args.device, "--device")
     model = load_model(args.model, device=args.device)
     if model.config_dict().get("task") != "backmapping":

@@ -41,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
         raise MLPotError(f"--data {args.data} does not exist")
     if args.output:
         check_output_file(args.output, "--output")
+        if Path(args.output).resolve() == Path(args.data).resolve():
+            raise MLPotError(f"--output {args.output} is the --data file; write the predictions to another file")
     check_output_directory(_plots_directory(args), "--plots" if args.plots else "plots directory")
     check_device(args.device, "--device")
     model = load_model(args.model, device=args.device, kernel=args.kernel)

@@ -42,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     scores_path = Path(args.scores) if args.scores else output.with_name(output.stem + "_scores.csv")
     check_output_file(scores_path, "--scores")
     check_input_file(args.pool, "pool file")
+    if output.resolve() == Path(args.pool).resolve():
+        raise MLPotError(f"-o {output} is the --pool file; the chosen frames would replace the pool")
     frames = [atoms for _, atoms in read_frames(args.pool)]
     if args.n > len(frames):
         print(f"mlpot: warning: -n {args.n} but {args.pool} holds {len(frames)} frames; selecting all {len(frames)}", file=sys.stderr)

@@ -49,6 +49,8 @@ class Labels:
 def read_frames(path: Union[str, Path], index: str = ":") -> Iterator[Tuple[int, Atoms]]:
     """(frame number, Atoms) for each frame of any ASE-readable file; errors name file and frame."""
     path = Path(path)
+    if path.is_dir():
+        raise MLPotError(f"{path} is a directory, not a file of structures")
     if not path.is_file():
         raise MLPotError(f"{path}: file does not exist")
     if path.stat().st_size == 0:

@@ -55,7 +55,10 @@ def claim_output_directory(output: Path, requested: Dict[str, Any]) -> bool:
     check_output_directory(output, "output.directory")
     requested_path = output / REQUESTED
     if requested_path.is_file():
-        previous = yaml.safe_load(requested_path.read_text())
+        try:
+            previous = yaml.safe_load(requested_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, yaml.YAMLError):
+            raise MLPotError(f"{requested_path} is damaged (not YAML); choose another output.directory or remove that one") from None
         if previous != requested:
             difference = _first_difference(previous, requested)
             raise MLPotError(
