@@ -114,7 +114,7 @@ def _mean_operator(adjacency: sp.csr_matrix) -> torch.Tensor:
     normalised = sp.diags(1.0 / np.maximum(degree, 1e-12)) @ adjacency
     coo = normalised.tocoo()
     indices = torch.from_numpy(np.stack([coo.row, coo.col]).astype(np.int64))
-    return torch.sparse_coo_tensor(indices, torch.from_numpy(coo.data.astype(np.float32)), coo.shape).coalesce()
+    return torch.sparse_coo_tensor(indices, torch.from_numpy(coo.data.astype(np.float32)), coo.shape, check_invariants=False).coalesce()
 
 
 def _lowest_eigenvectors(adjacency: sp.csr_matrix) -> torch.Tensor:
