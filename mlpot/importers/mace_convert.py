@@ -81,8 +81,18 @@ BASIS_TOLERANCE = 1e-11
 
 def convert_mace(mace: Any, head: Optional[str] = None, dtype: str = "float64") -> MACEPotential:
     """The mlpot potential computing what the mace-torch model ``mace`` (a MaceFile: ``config``,
-    ``model_class``, ``state_dict``) computes for ``head``; unsupported models and unknown
-    heads are an :class:`MLPotError` naming what is missing."""
+    ``model_class``, ``state_dict``, ``path``) computes for ``head``; unsupported models and unknown
+    heads are an :class:`MLPotError` naming the file and what is missing."""
+    try:
+        return _convert(mace, head, dtype)
+    except MLPotError as error:
+        path = getattr(mace, "path", None)
+        if path is None:
+            raise
+        raise MLPotError(f"{path}: {error}") from None
+
+
+def _convert(mace: Any, head: Optional[str], dtype: str) -> MACEPotential:
     config = mace.config
     state = {name: tensor.detach().to(torch.float64) if tensor.is_floating_point() else tensor
              for name, tensor in mace.state_dict.items()}
