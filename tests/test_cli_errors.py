@@ -38,6 +38,7 @@ def inputs(tmp_path_factory, emt_files):
     (directory / "text.txt").write_text("not a model\njust some text\n")
     (directory / "random.bin").write_bytes(np.random.default_rng(0).bytes(2000))
     (directory / "empty.xyz").write_text("")
+    (directory / "word_energy.xyz").write_text("1\nenergy=abc\nCu 0 0 0\n")
     (directory / "binary.yaml").write_bytes(bytes(range(256)) * 4)
     (directory / "a_directory").mkdir()
     good = {"nuclear_charges": np.array([1, 1]), "coords": np.array([[[0, 0, 0], [0.74, 0, 0]]] * 2, dtype=float),
@@ -160,6 +161,9 @@ CASES = [
     ("data-info-r-max-negative", lambda p: ["data", "info", p.train, "--r-max", "-1"], "--r-max must be a positive distance"),
     ("data-info-r-max-0", lambda p: ["data", "info", p.train, "--r-max", "0"], "--r-max must be a positive distance"),
     ("data-info-overlapping-atoms", lambda p: ["data", "info", p.overlap], "overlap.xyz, frame 0: atoms 0 (Cu) and 1 (Au) are 0.05 Å apart"),
+    ("data-info-forces-key-names-a-scalar", lambda p: ["data", "info", p.train, "--forces-key", "energy"], "frame 0: 'energy' must have 3 components per atom (12), got 1"),
+    ("data-info-energy-key-names-an-array", lambda p: ["data", "info", p.train, "--energy-key", "forces"], "frame 0: 'forces' must be one number per frame"),
+    ("data-info-energy-is-a-word", lambda p: ["data", "info", str(p.directory / "word_energy.xyz")], "frame 0: 'energy' must be numbers, got 'abc'"),
     ("data-info-empty", lambda p: ["data", "info", p.empty], "empty.xyz: the file is empty"),
     ("data-convert-empty", lambda p: ["data", "convert", p.empty, "out.xyz"], "the file is empty"),
     ("data-convert-text", lambda p: ["data", "convert", p.text, "out.xyz"], "not an .npz archive"),

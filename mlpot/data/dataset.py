@@ -92,8 +92,16 @@ def _lookup(atoms: Atoms, key: str):
     return None
 
 
+def _numbers(value, where: str) -> np.ndarray:
+    """``value`` as a flat float64 array, or one line saying the label is not numeric."""
+    try:
+        return np.asarray(value, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise MLPotError(f"{where} must be numbers, got {str(value)[:40]!r}") from None
+
+
 def _as_3x3(value, where: str) -> np.ndarray:
-    array = np.asarray(value, dtype=np.float64).reshape(-1)
+    array = _numbers(value, where)
     if array.size == 9:
         return array.reshape(3, 3)
     if array.size == 6:  # Voigt: xx yy zz yz xz xy
@@ -114,10 +122,18 @@ def extract_labels(atoms: Atoms, label_keys: LabelKeys, where: str, require_ener
             f"{where}: no energy under key '{label_keys.energy}' (found: {', '.join(available) or 'nothing'})"
         )
     if energy is not None:
-        labels.energy = float(np.asarray(energy, dtype=np.float64).reshape(-1)[0])
+        energy = _numbers(energy, f"{where}: '{label_keys.energy}'")
+        if energy.size != 1:
+            raise MLPotError(f"{where}: '{label_keys.energy}' must be one number per frame, got {energy.size}")
+        labels.energy = float(energy[0])
     forces = _lookup(atoms, label_keys.forces)
     if forces is not None:
-        labels.forces = np.asarray(forces, dtype=np.float64).reshape(len(atoms), 3)
+        forces = _numbers(forces, f"{where}: '{label_keys.forces}'")
+        if forces.size != 3 * len(atoms):
+            raise MLPotError(
+                f"{where}: '{label_keys.forces}' must have 3 components per atom ({3 * len(atoms)}), got {forces.size}"
+            )
+        labels.forces = forces.reshape(len(atoms), 3)
     stress = _lookup(atoms, label_keys.stress)
     virials = _lookup(atoms, label_keys.virials)
     if stress is not None:
@@ -130,7 +146,10 @@ def extract_labels(atoms: Atoms, label_keys: LabelKeys, where: str, require_ener
         raise MLPotError(f"{where}: '{label_keys.stress}' given for a structure that is not periodic")
     weight = atoms.info.get(label_keys.weight)
     if weight is not None:
-        labels.weight = float(weight)
+        weights = _numbers(weight, f"{where}: '{label_keys.weight}'")
+        if weights.size != 1:
+            raise MLPotError(f"{where}: '{label_keys.weight}' must be one number per frame, got {weights.size}")
+        labels.weight = float(weights[0])
     labels.config_type = str(atoms.info.get(label_keys.config_type, "Default"))
     for name in ("energy", "forces", "stress"):
         value = getattr(labels, name)
