@@ -81,7 +81,9 @@ def read_model_file(path: Union[str, Path]) -> Dict[str, Any]:
     missing = [key for key in ("config", "state_dict") if not isinstance(payload.get(key), dict)]
     if missing:
         raise MLPotError(f"{path} is not a complete mlpot model file (no '{missing[0]}')")
-    if int(payload.get("format_version", -1)) > FORMAT_VERSION:
+    if not isinstance(payload.get("format_version", FORMAT_VERSION), int):
+        raise MLPotError(f"{path} is not a complete mlpot model file ('format_version' is not an integer)")
+    if payload.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
         raise MLPotError(
             f"{path} has model format {payload['format_version']}, newer than this mlpot reads ({FORMAT_VERSION}); "
             "upgrade mlpot"
@@ -149,7 +151,10 @@ def load_model(
         path = paths[0]
     path = resolve_model_path(path)
     payload = read_model_file(path)
-    model = build_model(payload["config"])
+    try:
+        model = build_model(payload["config"])
+    except MLPotError as error:  # e.g. a key of a newer mlpot: say which file holds it
+        raise MLPotError(f"{path}: stored config: {error}") from None
     try:
         model.load_state_dict(payload["state_dict"], strict=True)
     except RuntimeError as error:
