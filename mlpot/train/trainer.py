@@ -117,7 +117,13 @@ class Trainer:
         resume = self._claim_output_directory()
         created = not self.output.exists()
         if resume:
-            state = torch.load(self.output / CHECKPOINT, map_location="cpu", weights_only=True)
+            try:
+                state = torch.load(self.output / CHECKPOINT, map_location="cpu", weights_only=True)
+            except Exception as error:  # the unpickler raises many types for a damaged file
+                raise MLPotError(
+                    f"{self.output / CHECKPOINT} cannot be read ({type(error).__name__}); remove it to restart this run "
+                    "from its first step"
+                ) from None
             if state.get("finished"):
                 self._log(f"run in {self.output} already finished; its models are best.model and final.model")
                 return self.output
