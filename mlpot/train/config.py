@@ -79,13 +79,14 @@ class TrainingSection:
     loss: Dict[str, Any] = field(default_factory=dict)  # task-specific loss settings; the task checks them
 
     def validate(self, where: str) -> None:
-        positive = ["batch_size", "valid_batch_size", "lr"]
+        positive = ["batch_size", "valid_batch_size", "lr", "stage_two_lr"]
         if self.max_epochs < 0:  # 0 is allowed: a fine-tuned model that is its parent, E0s refitted
             raise MLPotError(f"'{where}.max_epochs' must not be negative, got {self.max_epochs}")
         for key in positive:
             if getattr(self, key) <= 0:
                 raise MLPotError(f"'{where}.{key}' must be positive, got {getattr(self, key)!r}")
-        for key in ("energy_weight", "forces_weight", "stress_weight", "weight_decay"):
+        for key in ("energy_weight", "forces_weight", "stress_weight", "weight_decay", "scheduler_patience",
+                    "stage_two_energy_weight", "stage_two_forces_weight", "stage_two_stress_weight"):
             if getattr(self, key) < 0:
                 raise MLPotError(f"'{where}.{key}' must not be negative, got {getattr(self, key)!r}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
@@ -94,6 +95,10 @@ class TrainingSection:
             raise MLPotError(f"'{where}.max_time_minutes' must be positive, got {self.max_time_minutes}")
         if self.scheduler == "cosine_time" and self.max_time_minutes is None:
             raise MLPotError(f"'{where}.scheduler: cosine_time' anneals over the time budget: set '{where}.max_time_minutes'")
+        if self.stage_two_start is not None and self.stage_two_start < 0:
+            raise MLPotError(f"'{where}.stage_two_start' must not be negative, got {self.stage_two_start}")
+        if self.patience is not None and self.patience < 1:  # 0 would stop after the first epoch
+            raise MLPotError(f"'{where}.patience' must be at least 1 epoch, got {self.patience}")
         if self.committee < 1:
             raise MLPotError(f"'{where}.committee' must be at least 1, got {self.committee}")
         if self.warmup_epochs < 0:
@@ -200,6 +205,10 @@ def parse_config(raw: Dict[str, Any], base_dir: Optional[Path] = None) -> TrainC
         from mlpot.train.finetune import FINE_TUNE_LR
 
         training.lr = FINE_TUNE_LR  # a gentler default when continuing from a trained model
+    if training.freeze_layers < 0:
+        raise MLPotError(f"'training.freeze_layers' must not be negative, got {training.freeze_layers}")
+    if training.freeze_layers and not model.get("init_from"):
+        raise MLPotError("'training.freeze_layers' keeps layers of a trained model fixed: it needs model.init_from")
     output = parse_section(OutputSection, raw.get("output") or {}, "output")
     return TrainConfig(data=data, model=model, training=training, output=output)
 

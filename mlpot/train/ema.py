@@ -23,7 +23,8 @@ class ExponentialMovingAverage:
         self.updates += 1
         decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
         for name, parameter in model.named_parameters():
-            self.shadow[name].mul_(decay).add_(parameter.detach(), alpha=1.0 - decay)
+            if parameter.requires_grad:  # a frozen one stays bit for bit (rounding would move it)
+                self.shadow[name].mul_(decay).add_(parameter.detach(), alpha=1.0 - decay)
 
     @contextmanager
     def applied(self, model: nn.Module) -> Iterator[None]:

@@ -1,21 +1,23 @@
 """Fine-tuning: start a potential's training from a saved one (``model.init_from``).
 
-- The architecture comes from the parent: its r_max, irreps, layers, radial and readout sizes,
-  interaction, dtype and its normalisation (avg_num_neighbors, scale, shift). A config key that
-  asks for another value is refused with one line; keys that only repeat the parent's are fine.
+- The architecture comes from the parent: every key of its config but elements and E0s (r_max,
+  irreps, layers, radial and readout sizes, interaction, the options of imported mace models,
+  dtype) and its normalisation (avg_num_neighbors, scale, shift). A config key that asks for
+  another value is refused with one line; keys that only repeat the parent's are fine.
 - Elements are the parent's plus those of the new data; a new element gets a fresh embedding row
   and fresh element-dependent weights, and the old elements keep theirs, so their predictions do
   not change (up to the E0s, below).
 - E0s are refitted by least squares to the new data for the elements it holds (the reference
   shift between levels of theory); elements it lacks keep the parent's.
 - ``training.freeze_layers: n`` keeps the species embedding and the first n interaction layers
-  fixed; without an explicit ``training.lr`` the learning rate is :data:`FINE_TUNE_LR`.
+  fixed (not with elements new to the parent, whose rows there would stay random); without an
+  explicit ``training.lr`` the learning rate is :data:`FINE_TUNE_LR`.
 - ``data.replay: {file: PARENT_DATA, count: N}`` mixes N frames of the parent's training data
   (seeded) into every epoch, with their energies moved to the new E0s, so that old knowledge is
   rehearsed.
 """
 
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from typing import Any, Dict, List
 
 import numpy as np
@@ -25,18 +27,31 @@ from torch import nn
 
 from mlpot.errors import MLPotError
 from mlpot.models.io import read_model_file, resolve_model_path
+from mlpot.models.potential import PotentialConfig
 
 FINE_TUNE_LR = 1e-3
 
-#: Keys fixed by the parent: they define the function the weights compute.
-ARCHITECTURE_KEYS = (
-    "r_max", "num_bessel", "num_polynomial_cutoff", "max_ell", "hidden_irreps", "correlation", "num_interactions",
-    "radial_mlp", "readout_mlp", "interaction", "attention", "avg_num_neighbors", "scale", "shift", "dtype",
+#: PotentialConfig keys that are not architecture: the elements (the parent's plus the data's),
+#: the E0s (refitted), the task and the parent's own init_from.
+NOT_ARCHITECTURE = ("elements", "atomic_energies", "task", "init_from")
+
+#: Keys fixed by the parent: every other key of the potential's config, since each one changes
+#: the function the weights compute (imported mace models set many of them: self_connection,
+#: element_messages, neighbour_normalization, distance_transform, pair_repulsion, ...).
+ARCHITECTURE_KEYS = tuple(f.name for f in fields(PotentialConfig) if f.name not in NOT_ARCHITECTURE)
+
+#: Parameters and buffers whose first axis is the element (the rest are copied whole): the
+#: embedding, E0s and offsets, the element-dependent linears and product weights of every layer,
+#: the gated interaction's element embeddings and the Agnesi transform's covalent radii.
+ELEMENT_ROWS = ("backbone.embedding", "element_offsets", "atomic_energies", "backbone.distance_transform.element_radii")
+ELEMENT_ROW_SUFFIXES = (
+    ".self_connection.weight", ".message_linear.weight", ".product.weight", ".edge_embedding.source", ".edge_embedding.target",
 )
 
-#: Parameters and buffers with one row per element (the rest are copied whole).
-ELEMENT_ROWS = ("backbone.embedding", "element_offsets", "atomic_energies")
-ELEMENT_ROW_SUFFIXES = (".self_connection.weight", ".product.weight")
+
+def has_element_rows(name: str) -> bool:
+    """Whether the tensor ``name`` of a potential's state dict has one row per element."""
+    return name in ELEMENT_ROWS or name.endswith(ELEMENT_ROW_SUFFIXES)
 
 
 @dataclass
@@ -59,15 +74,23 @@ def parent_config(path: str) -> Dict[str, Any]:
     return config
 
 
+def parent_architecture(parent: Dict[str, Any]) -> Dict[str, Any]:
+    """The parent's value of every architecture key; a key its file predates has its default
+    (which is what the parent was built with)."""
+    defaults = {f.name: f.default_factory() if f.default_factory is not MISSING else f.default for f in fields(PotentialConfig)}
+    return {key: parent.get(key, defaults[key]) for key in ARCHITECTURE_KEYS}
+
+
 def merge_model_config(model: Dict[str, Any], parent: Dict[str, Any], new_elements: List[str]) -> Dict[str, Any]:
     """The child's model config: the parent's architecture, the union of elements."""
+    architecture = parent_architecture(parent)
     for key in ARCHITECTURE_KEYS:
-        if key in model and key in parent and model[key] != parent[key]:
+        if key in model and model[key] != architecture[key]:
             raise MLPotError(
-                f"'model.{key}' is {model[key]!r} but the model in model.init_from has {parent[key]!r}; "
+                f"'model.{key}' is {model[key]!r} but the model in model.init_from has {architecture[key]!r}; "
                 "fine-tuning keeps the parent's architecture (remove the key, or train from scratch)"
             )
-    merged = {key: parent[key] for key in ARCHITECTURE_KEYS if key in parent}
+    merged = dict(architecture)
     merged.update({key: value for key, value in model.items() if key not in ("init_from",)})
     numbers = sorted({chemical_symbols.index(s) for s in list(parent["elements"]) + list(new_elements)})
     merged["elements"] = [chemical_symbols[z] for z in numbers]
@@ -90,12 +113,15 @@ def transfer_weights(child: nn.Module, parent_path: str) -> None:
     child_elements = list(child.config.elements)
     rows = [child_elements.index(symbol) for symbol in parent_elements]  # parent row i -> child row rows[i]
     state = child.state_dict()
+    missing = sorted(name for name, _ in child.named_parameters() if name not in payload["state_dict"])
+    if missing:  # it would stay at its random start
+        raise MLPotError(f"model.init_from {parent_path}: the fine-tuned model has {missing[0]}, which the parent lacks")
     for name, tensor in payload["state_dict"].items():
         if name not in state:
             raise MLPotError(f"model.init_from: the parent has {name}, which the fine-tuned model lacks")
         if name == "atomic_energies":
             continue
-        if name in ELEMENT_ROWS or name.endswith(ELEMENT_ROW_SUFFIXES):
+        if has_element_rows(name):
             updated = state[name].clone()
             updated[rows] = tensor.to(updated.dtype)
             state[name] = updated
@@ -109,11 +135,24 @@ def transfer_weights(child: nn.Module, parent_path: str) -> None:
 
 
 def freeze_first_layers(model: nn.Module, layers: int) -> None:
-    """Fix the species embedding and the first ``layers`` interaction layers."""
+    """Fix the species embedding and the first ``layers`` interaction layers: every parameter in
+    them (interaction, element embeddings of the gated interaction, density, message linear,
+    product, linear, self-connection). Readouts, element offsets and later layers train.
+
+    Freezing is per tensor, so an element new to the parent would keep a random embedding row and
+    random element weights in the frozen layers: that case is refused."""
     if layers <= 0:
         return
     if layers > len(model.backbone.layers):
         raise MLPotError(f"'training.freeze_layers' is {layers}, but the model has {len(model.backbone.layers)} layers")
+    if model.config.init_from:
+        known = parent_config(model.config.init_from)["elements"]
+        new = [symbol for symbol in model.config.elements if symbol not in known]
+        if new:
+            raise MLPotError(
+                f"'training.freeze_layers' would keep the embedding and layer weights of {', '.join(new)} (not in the "
+                "model.init_from model) at their random start; fine-tune without freezing"
+            )
     model.backbone.embedding.requires_grad_(False)
     for layer in model.backbone.layers[:layers]:
         layer.requires_grad_(False)
