@@ -91,16 +91,20 @@ def analyze(source: TrajectorySource, settings: AnalysisSettings, directory: Pat
     # S(Q) alone needs no pass of mlpot's own: dynasor's pass reads and checks the frames
     own_pass = observables != ["sq"]
     count = 0
+    moving = False  # any non-zero velocity: all-zero velocities have no spectrum to normalise
     for frame in tqdm(checked(source.frames()) if own_pass else [], desc="reading", unit="frame", disable=None, leave=False):
         if rdf_acc is not None:
             rdf_acc.add(frame)
         if vacf is not None:
             vacf.add(frame)
+            moving = moving or bool(frame.velocities.any())
         if msd is not None:
             msd.add(frame)
         count += 1
     if timed and count < 4:
         raise MLPotError(f"{source.path}: {count} frame(s); VDOS, MSD and S(Q, w) need at least 4")
+    if vacf is not None and not moving:
+        raise MLPotError(f"{source.path}: every velocity is zero in the frames used; the VDOS needs moving atoms (or leave vdos out of --observables)")
     dt_fs = clock.dt_fs if clock is not None else None
 
     files: Dict[str, object] = {}

@@ -31,6 +31,17 @@ class AnalysisSettings:
     compare: Optional[Path] = None
     compare_with: str = "sq-neutron"
 
+    def validate(self) -> None:
+        """Refuse values no analysis can use, naming the option: before the trajectory is read.
+        (--dr, --dq, --q-max, --window and --q-points against the box are checked in analyze().)"""
+        if self.r_max is not None and not 0 < self.r_max < math.inf:
+            raise MLPotError(f"--r-max must be a positive number (Å), got {self.r_max:g}")
+        for q in self.sqw_q:
+            if not 0 < q <= self.q_max:
+                raise MLPotError(f"--sqw-q {q:g}: each |Q| must be positive and at most --q-max {self.q_max:g} 1/Å")
+        if self.msd_fit is not None and not 0 <= self.msd_fit[0] < self.msd_fit[1] < math.inf:
+            raise MLPotError(f"--msd-fit {self.msd_fit[0]:g} {self.msd_fit[1]:g}: the start (ps) must be non-negative and before the end")
+
 
 @dataclass
 class PhononSettings:

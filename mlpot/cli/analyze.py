@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="element of each LAMMPS atom type, in type order")
     parser.add_argument("--r-max", type=float, help="g(r) range, Å (default: half the smallest cell width, at most 10)")
     parser.add_argument("--dr", type=float, default=defaults.dr, help="g(r) bin width, Å")
-    parser.add_argument("--q-max", type=float, default=defaults.q_max, help="largest |Q| of S(Q), 1/Å")
+    parser.add_argument("--q-max", type=float, default=defaults.q_max, help="largest |Q| of S(Q) and of --sqw-q, 1/Å")
     parser.add_argument("--dq", type=float, default=defaults.dq, help="|Q| bin width of S(Q) and shell width of S(Q,w), 1/Å")
     parser.add_argument("--q-points", type=int, default=defaults.q_points, help="most reciprocal-lattice points in the S(Q) direct sum")
     parser.add_argument("--window", type=int, default=defaults.window, help="frames per block of the VDOS, MSD and S(Q,w)")
@@ -41,12 +41,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from mlpot.analysis.analyze import analyze
     from mlpot.analysis.trajectory import TrajectorySource
+    from mlpot.files import check_input_file, check_output_directory
 
-    source = TrajectorySource(Path(args.trajectory), format=args.format, skip=args.skip, every=args.every,
-                              timestep_fs=args.timestep, types=args.types)
     settings = AnalysisSettings(observables=args.observables, r_max=args.r_max, dr=args.dr, q_max=args.q_max, dq=args.dq,
                                 q_points=args.q_points, window=args.window, msd_fit=tuple(args.msd_fit) if args.msd_fit else None,
                                 sqw_q=args.sqw_q, compare=args.compare, compare_with=args.compare_with)
+    settings.validate()
+    if args.compare is not None:
+        check_input_file(args.compare, "--compare file")
+    check_output_directory(args.output, "-o")
+    source = TrajectorySource(Path(args.trajectory), format=args.format, skip=args.skip, every=args.every,
+                              timestep_fs=args.timestep, types=args.types)
     written = analyze(source, settings, Path(args.output))
     print(f"wrote {len(written)} files to {args.output}: {', '.join(p.name for p in written)}")
     return 0
