@@ -21,7 +21,8 @@ def check_device(name: str, option: str) -> torch.device:
             built = "" if torch.version.cuda else " (this torch is built without CUDA)"
             raise MLPotError(f"{option} {name}: no CUDA device is available{built}")
         if device.index is not None and device.index >= count:
-            raise MLPotError(f"{option} {name}: there are {count} CUDA devices, cuda:0 to cuda:{count - 1}")
+            available = "cuda:0" if count == 1 else f"cuda:0 to cuda:{count - 1}"
+            raise MLPotError(f"{option} {name}: this machine has {count} CUDA device{'s' * (count > 1)} ({available})")
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise MLPotError(f"{option} {name}: no Apple MPS device is available")
     return device
