@@ -215,3 +215,16 @@ def test_a_run_that_failed_before_training_leaves_its_directory_to_the_corrected
     assert not output.exists()
     assert main(train(paths, "training.max_epochs=0")) == 0, capsys.readouterr().err
     assert (output / "final.model").is_file()
+
+
+def test_a_cuda_device_the_machine_lacks_names_those_it_has(monkeypatch):
+    import torch
+
+    from mlpot.devices import check_device
+    from mlpot.errors import MLPotError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert check_device("cuda:1", "--device") == torch.device("cuda:1")
+    with pytest.raises(MLPotError, match=r"^--device cuda:2: this machine has 2 CUDA devices \(cuda:0 to cuda:1\)$"):
+        check_device("cuda:2", "--device")
