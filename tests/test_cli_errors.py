@@ -109,6 +109,7 @@ CASES = [
     ("data-qm-output-is-a-file", lambda p: ["data", "qm", "--structures", p.test, "-o", p.file], "-o"),
     ("eval-output-is-the-data", lambda p: ["eval", "--model", POTENTIAL, "--data", "pool.xyz", "--output", "pool.xyz"], "is the --data file"),
     ("select-output-is-the-pool", lambda p: ["select", "--model", POTENTIAL, POTENTIAL, "--pool", "pool.xyz", "-n", "1", "-o", "pool.xyz"], "is the --pool file"),
+    ("select-scores-is-the-output", lambda p: ["select", "--model", COMMITTEE, "--pool", p.pool21, "-n", "1", "-o", "out.xyz", "--scores", "out.xyz"], "is the -o file"),
     ("backmap-output-is-the-input", lambda p: ["backmap", "--model", POTENTIAL, "--cg", "pool.xyz", "-o", "pool.xyz"], "is the --cg file"),
     ("train-output-holds-a-damaged-run", lambda p: train(p, "output.directory=damaged"), "requested_config.yaml is damaged"),
     ("data-md-openmm-output-is-a-file", lambda p: ["data", "md-openmm", p.file], "is a file, not a directory"),

@@ -41,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     check_output_file(output, "-o")
     scores_path = Path(args.scores) if args.scores else output.with_name(output.stem + "_scores.csv")
     check_output_file(scores_path, "--scores")
+    if scores_path.resolve() == output.resolve():
+        raise MLPotError(f"--scores {scores_path} is the -o file; give the scores their own file")
     check_input_file(args.pool, "pool file")
     if output.resolve() == Path(args.pool).resolve():
         raise MLPotError(f"-o {output} is the --pool file; the chosen frames would replace the pool")
