@@ -119,7 +119,7 @@ class MLPotCalculator(Calculator):
         self._part_labels: Optional[np.ndarray] = None
         if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
             raise MLPotError(f"partitions must be an integer of at least 1, got {partitions!r}")
-        from mlpot.partition.partitioners import METHODS
+        from mlpot.partition import METHODS
 
         if partition_method not in METHODS:
             raise MLPotError(f"partition_method must be one of {', '.join(METHODS)}, got {partition_method!r}")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mlpot.choices import KERNELS
 from mlpot.errors import MLPotError
+from mlpot.partition import METHODS as PARTITION_METHODS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--energy-key", default="energy")
     parser.add_argument("--forces-key", default="forces")
     parser.add_argument("--stress-key", default="stress")
+    parser.add_argument("--partitions", type=int, default=1, help="potentials: evaluate each frame in K parts with exact halos (memory of the largest part; mlpot.partition)")
+    parser.add_argument("--partition-method", default="metis", choices=PARTITION_METHODS, help="how frames are split with --partitions (default metis)")
     parser.add_argument("--lindep", type=float, default=0.0, help="Hamiltonian models: solve the predicted orbitals without S's eigen-directions below this, as mlpot predict --lindep (default 0: none)")
 
 
@@ -35,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     from mlpot.train.tasks import task_class
 
     check_lindep(args.lindep)
+    if args.partitions < 1:
+        raise MLPotError(f"--partitions must be at least 1, got {args.partitions}")
     if args.batch_size < 1:
         raise MLPotError(f"--batch-size must be at least 1, got {args.batch_size}")
     if not Path(args.data).exists():  # a file, or a directory (Hamiltonian datasets)
@@ -52,6 +57,12 @@ def run(args: argparse.Namespace) -> int:
         if task_name != "hamiltonian":
             raise MLPotError(f"--lindep applies to Hamiltonian models only; {args.model[0]} is a {task_name} model")
         options["lindep"] = args.lindep
+    if args.partitions > 1:
+        if task_name not in ("potential", "committee"):
+            raise MLPotError(f"--partitions applies to potentials only; {args.model[0]} is a {task_name} model")
+        from mlpot.partition import PartitionedPotential
+
+        model = PartitionedPotential(model, args.partitions, args.partition_method, where=args.data)
     plots = _plots_directory(args)
     keys = {"energy": args.energy_key, "forces": args.forces_key, "stress": args.stress_key}
     print(task_class(task_name).evaluate_file(model, args.data, args.output, plots, args.batch_size, keys, **options))

@@ -14,7 +14,9 @@ import argparse
 from pathlib import Path
 
 from mlpot.choices import DTYPE_NAMES, KERNELS
+from mlpot.errors import MLPotError
 from mlpot.md.settings import ENSEMBLES, MDSettings
+from mlpot.partition import METHODS as PARTITION_METHODS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--uncertainty-stop", type=float, help="committee: stop when a per-atom force spread passes this (eV/Å)")
     parser.add_argument("--uncertainty-dump", help="committee: extxyz file for every frame above --dump-threshold")
     parser.add_argument("--dump-threshold", type=float, help="committee: force spread (eV/Å) above which frames are dumped")
+    parser.add_argument("--partitions", type=int, default=1, help="evaluate in K parts with exact halos, re-made with each neighbour list (memory of the largest part; a committee gives its mean only)")
+    parser.add_argument("--partition-method", default="metis", choices=PARTITION_METHODS, help="how the structure is split with --partitions (default metis)")
     parser.add_argument("--kernel", default="auto", choices=KERNELS, help="fused kernels (auto: on the CPU, reference path on CUDA) or the reference path")
 
 
@@ -65,6 +69,10 @@ def run(args: argparse.Namespace) -> int:
         dump_threshold=args.dump_threshold,
     )
     settings.validate()
+    if args.partitions < 1:
+        raise MLPotError(f"--partitions must be at least 1, got {args.partitions}")
+    if args.partitions > 1 and (args.uncertainty_stop is not None or args.uncertainty_dump):
+        raise MLPotError("--partitions gives a committee's mean only; --uncertainty-stop and --uncertainty-dump need its spread")
     check_input_file(args.structure, "--structure")
     check_outputs({"--output": args.output, "--log": args.log, "--uncertainty-dump": args.uncertainty_dump},
                   inputs=[("--structure", args.structure)] + [("--model", path) for path in args.model])
@@ -73,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     check_geometry(atoms, f"{args.structure}, frame {args.index}")
     settings.check_structure(atoms)
     model_path = [resolve_model_path(path) for path in args.model]
-    atoms.calc = MLPotCalculator(model_path, device=args.device, dtype=args.dtype, skin=args.skin, kernel=args.kernel)
+    atoms.calc = MLPotCalculator(model_path, device=args.device, dtype=args.dtype, skin=args.skin, kernel=args.kernel,
+                                partitions=args.partitions, partition_method=args.partition_method)
     print(f"{len(atoms)} atoms, {args.ensemble}, {args.temperature:g} K, {args.timestep:g} fs x {args.steps} steps, model {', '.join(map(str, model_path))}")
     dump = Path(args.uncertainty_dump) if args.uncertainty_dump else None
     summary = run_md(atoms, settings, Path(args.output) if args.output else None, Path(args.log) if args.log else None,

@@ -8,7 +8,7 @@ process group is initialised. As a command:
 
     torchrun --nproc-per-node 2 -m mlpot.partition.distributed --model M --structure FILE --partitions 4
 
-prints the energy (rank 0) and, with --output, writes the structure with energy and forces.
+prints the energy (rank 0) and, with --output, writes the structure with mlpot_energy and mlpot_forces.
 """
 
 import argparse
@@ -42,10 +42,9 @@ def evaluate_distributed(
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from ase.io import write
-
     from mlpot.calculators import MLPotCalculator
     from mlpot.data.dataset import read_structure
+    from mlpot.data.extxyz import write_extxyz
     from mlpot.errors import MLPotError
     from mlpot.models.io import resolve_model_path
     from mlpot.partition.partitioners import METHODS
@@ -57,7 +56,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--partitions", type=int, required=True)
     parser.add_argument("--method", default="metis", choices=METHODS)
     parser.add_argument("--dtype", default="float64", choices=("float32", "float64"))
-    parser.add_argument("--output", help="extxyz with energy and forces (rank 0 writes it)")
+    parser.add_argument("--output", help="extxyz with mlpot_energy and mlpot_forces (rank 0 writes it)")
     args = parser.parse_args(argv)
     use_cuda = torch.cuda.is_available() and os.environ.get("MLPOT_DISTRIBUTED_DEVICE", "") != "cpu"
     dist.init_process_group("nccl" if use_cuda else "gloo")
@@ -67,11 +66,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         atoms.calc = MLPotCalculator([resolve_model_path(path) for path in args.model], device=device, dtype=args.dtype,
                                      partitions=args.partitions, partition_method=args.method)
         energy = atoms.get_potential_energy()
-        atoms.get_forces()
+        forces = atoms.get_forces()
         if dist.get_rank() == 0:
             print(f"energy {energy:.10f} eV, {len(atoms)} atoms, {args.partitions} parts on {dist.get_world_size()} ranks")
             if args.output:
-                write(args.output, atoms)
+                write_extxyz(args.output, [(atoms, {"mlpot_energy": energy}, {"mlpot_forces": forces})])
     except MLPotError as error:
         print(f"mlpot: error: {error}")
         return 2

@@ -138,9 +138,9 @@ class PartitionedPotential(nn.Module):
     (batches of graphs in, energies, node energies, forces and stress out), for ``mlpot eval``.
 
     A committee gives its members' mean only (no spread). ``frames_seen`` counts structures, so
-    that a frame with fewer atoms than parts is named."""
+    that a frame with fewer atoms than parts is named (in ``where``, the file)."""
 
-    def __init__(self, model: nn.Module, k: int, method: str = "metis") -> None:
+    def __init__(self, model: nn.Module, k: int, method: str = "metis", where: str = "data") -> None:
         super().__init__()
         self.model = model
         self.k = k
@@ -149,6 +149,7 @@ class PartitionedPotential(nn.Module):
         self.num_interactions = model.num_interactions
         self.register_buffer("atomic_numbers", model.atomic_numbers.clone())
         self.frames_seen = 0
+        self.where = where
 
     def config_dict(self):
         return self.model.config_dict()
@@ -166,7 +167,7 @@ class PartitionedPotential(nn.Module):
             edges = torch.nonzero(batch[edge_index[1]] == graph).flatten()
             local_edge_index = edge_index[:, edges] - nodes[0]
             if len(nodes) < self.k:
-                raise MLPotError(f"frame {self.frames_seen} has {len(nodes)} atoms, fewer than the {self.k} parts asked for")
+                raise MLPotError(f"{self.where}: frame {self.frames_seen} has {len(nodes)} atoms, fewer than the {self.k} parts asked for")
             labels = partition_atoms(len(nodes), local_edge_index.cpu().numpy(), self.k, self.method,
                                      data[keys.POSITIONS][nodes].detach().cpu().numpy().astype(np.float64),
                                      data[keys.CELL][graph].cpu().numpy().astype(np.float64), data[keys.PBC][graph].cpu().numpy())

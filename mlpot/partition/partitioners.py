@@ -20,8 +20,7 @@ import numpy as np
 
 from mlpot.errors import MLPotError
 from mlpot.optional import require_extra
-
-METHODS = ("metis", "grid", "gnn")
+from mlpot.partition import METHODS
 
 
 def partition_atoms(
@@ -49,7 +48,7 @@ def partition_atoms(
             raise ValueError("grid partition needs positions")
         labels = grid_labels(positions, cell if cell is not None else np.zeros((3, 3)), pbc if pbc is not None else np.zeros(3, bool), k)
     elif method == "metis":
-        labels = metis_labels(num_atoms, edge_index, k)
+        labels = fill_empty_parts(metis_labels(num_atoms, edge_index, k), k)
     else:
         labels = _gnn_labels(num_atoms, edge_index, k, positions)
     check_no_empty_part(labels, k, method)
@@ -72,6 +71,19 @@ def check_no_empty_part(labels: np.ndarray, k: int, method: str) -> None:
             f"{method} partition into {k} parts leaves {len(empty)} of them empty (part {int(empty[0])} first; "
             f"vacuum or a sparse region?); use fewer parts or method metis"
         )
+
+
+def fill_empty_parts(labels: np.ndarray, k: int) -> np.ndarray:
+    """Labels with each empty part given one atom of the then largest part (METIS leaves parts
+    empty when k is close to the number of atoms); any labelling is exact, this one is valid."""
+    labels = labels.copy()
+    sizes = np.bincount(labels, minlength=k)
+    for part in np.flatnonzero(sizes == 0):
+        largest = int(np.argmax(sizes))
+        labels[np.flatnonzero(labels == largest)[-1]] = part
+        sizes[largest] -= 1
+        sizes[part] = 1
+    return labels
 
 
 def grid_shape(extent: np.ndarray, k: int) -> np.ndarray:
@@ -117,19 +129,21 @@ def undirected_adjacency(num_atoms: int, edge_index: np.ndarray):
     """(xadj [N+1], adjncy) CSR of the simple undirected graph: no self-loops, no repeated pairs."""
     sender, receiver = np.asarray(edge_index[0], np.int64), np.asarray(edge_index[1], np.int64)
     keep = sender != receiver
-    pairs = np.unique(np.concatenate([
-        np.stack([sender[keep], receiver[keep]], 1), np.stack([receiver[keep], sender[keep]], 1)
-    ]), axis=0)  # [M, 2], sorted by first column
+    pair_keys = np.unique(np.concatenate([sender[keep] * num_atoms + receiver[keep], receiver[keep] * num_atoms + sender[keep]]))  # [M], sorted
+    first, second = np.divmod(pair_keys, num_atoms)
     xadj = np.zeros(num_atoms + 1, dtype=np.int64)
-    np.cumsum(np.bincount(pairs[:, 0], minlength=num_atoms), out=xadj[1:])
-    return xadj, pairs[:, 1].copy()
+    np.cumsum(np.bincount(first, minlength=num_atoms), out=xadj[1:])
+    return xadj, second
 
 
 def metis_labels(num_atoms: int, edge_index: np.ndarray, k: int) -> np.ndarray:
     """METIS k-way labels [N] balancing atoms and minimising the cut edges."""
     pymetis = require_extra("pymetis", "partition", "METIS partitioning")
     xadj, adjncy = undirected_adjacency(num_atoms, edge_index)
-    _, labels = pymetis.part_graph(int(k), xadj=xadj, adjncy=adjncy)
+    if hasattr(pymetis, "CSRAdjacency"):  # pymetis >= 2025.1; xadj/adjncy keywords are deprecated there
+        _, labels = pymetis.part_graph(int(k), adjacency=pymetis.CSRAdjacency(xadj, adjncy))
+    else:
+        _, labels = pymetis.part_graph(int(k), xadj=xadj, adjncy=adjncy)
     return np.asarray(labels, dtype=np.int64)
 
 
