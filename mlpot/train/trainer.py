@@ -113,8 +113,8 @@ class Trainer:
 
     # ----------------------------------------------------------------------------- run
     def run(self) -> Path:
+        resume = self._claim_output_directory()  # first: a directory that cannot hold the run fails before any work
         self.task.check_model_config()
-        resume = self._claim_output_directory()
         created = not self.output.exists()
         if resume:
             try:
