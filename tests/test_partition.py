@@ -260,3 +260,17 @@ def test_two_gloo_ranks_equal_one_process(tmp_path):
     reference = results(atoms, MLPotCalculator(model))
     assert abs(written.info["mlpot_energy"] - reference["energy"]) <= TOLERANCE * abs(reference["energy"])
     assert np.abs(written.arrays["mlpot_forces"] - reference["forces"]).max() <= TOLERANCE * np.abs(reference["forces"]).max()
+
+
+def test_partitioned_forces_inside_no_grad():
+    from mlpot.data.graph import atoms_to_graph
+    from mlpot.partition import evaluate_partitioned
+
+    model = potential()
+    atoms = cuau((2, 2, 2))
+    graph = atoms_to_graph(atoms, model.r_max, dtype=torch.float64)
+    labels = partition_atoms(len(atoms), graph.edge_index.numpy(), 3)
+    with torch.no_grad():
+        out = evaluate_partitioned(model, graph.positions, graph.atomic_numbers, graph.edge_index, graph.shifts, graph.cell[0], labels, 3, True)
+    reference = results(atoms, MLPotCalculator(model))
+    assert np.abs(out["forces"].numpy() - reference["forces"]).max() <= TOLERANCE * np.abs(reference["forces"]).max()

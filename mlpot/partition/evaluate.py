@@ -70,13 +70,13 @@ def _add_part(model, positions, atomic_numbers, shifts, halo: PartHalo, compute_
     edge_index = torch.from_numpy(halo.local_edge_index).to(device)  # [2, e]
     local_positions = positions.index_select(0, nodes).requires_grad_(True)  # [n, 3]
     inputs = [local_positions]
-    vectors = (local_positions.index_select(0, edge_index[0]) - local_positions.index_select(0, edge_index[1])
-               + shifts.index_select(0, torch.from_numpy(halo.edges).to(device)))  # [e, 3]
-    if compute_stress:
-        displacement = torch.zeros(3, 3, dtype=positions.dtype, device=device, requires_grad=True)
-        inputs.append(displacement)
-        vectors = vectors + vectors @ (0.5 * (displacement + displacement.T))
-    with torch.enable_grad():
+    with torch.enable_grad():  # also inside a caller's no_grad: forces are gradients
+        vectors = (local_positions.index_select(0, edge_index[0]) - local_positions.index_select(0, edge_index[1])
+                   + shifts.index_select(0, torch.from_numpy(halo.edges).to(device)))  # [e, 3]
+        if compute_stress:
+            displacement = torch.zeros(3, 3, dtype=positions.dtype, device=device, requires_grad=True)
+            inputs.append(displacement)
+            vectors = vectors + vectors @ (0.5 * (displacement + displacement.T))
         node_energy = model.node_energy(vectors, atomic_numbers.index_select(0, nodes), edge_index)[: halo.num_owned]  # [n0]
         energy = node_energy.sum()
         grads = torch.autograd.grad([energy], inputs, allow_unused=True)
