@@ -59,7 +59,8 @@ def inputs(tmp_path_factory):
         frame.arrays["velocities"] = np.zeros((len(frame), 3))
     files = {
         "crystal": [crystal], "primitive": [bulk("Cu", "fcc", a=3.6)], "nan": [nan], "overlap": [overlap],
-        "molecule": [Atoms("Cu2", positions=[[0, 0, 0], [2.5, 0, 0]])], "ethanol": [read(ROOT / "examples" / "structures" / "ethanol.xyz")],
+        "molecule": [Atoms("Cu2", positions=[[0, 0, 0], [2.5, 0, 0]])],
+        "flat": [Atoms("Cu2", positions=[[0, 0, 0], [2.5, 0, 0]], cell=[[5, 0, 0], [0, 5, 0], [0, 0, 0]], pbc=True)], "ethanol": [read(ROOT / "examples" / "structures" / "ethanol.xyz")],
         "traj": frames, "traj_overlap": overlapping_frames, "traj_nan": nan_frames, "traj_still": still, "traj_one": frames[:1],
     }
     for name, content in files.items():
@@ -129,6 +130,7 @@ CASES = [
     case("md-index-past-the-end", lambda p: md(p, "--index", "3"), "no frames found at index 3"),
     case("md-structure-nan", lambda p: md(p, "--structure", p.nan), "nan.xyz, frame 0: atom 3 (Cu) has a non-finite coordinate"),
     case("md-structure-overlapping", lambda p: md(p, "--structure", p.overlap), "overlap.xyz, frame 0: atoms 2 (Cu) and 5 (Cu) are 0.05 Å apart"),
+    case("md-cell-without-volume", lambda p: md(p, "--structure", p.flat), "flat.xyz, frame 0: structure is periodic in all directions but its cell has zero"),
     case("md-npt-not-periodic", lambda p: md(p, "--structure", p.molecule, "--ensemble", "npt"), "--ensemble npt needs a structure periodic"),
     case("md-element-not-in-the-model", lambda p: md(p, "--structure", p.ethanol), "structure contains H, C, O, which the model was not trained on"),
     # phonons
@@ -137,6 +139,7 @@ CASES = [
     case("phonons-structure-nan", lambda p: phonons(p, "--structure", p.nan), "nan.xyz, frame 0: atom 3 (Cu) has a non-finite coordinate"),
     case("phonons-structure-overlapping", lambda p: phonons(p, "--structure", p.overlap), "atoms 2 (Cu) and 5 (Cu) are 0.05 Å apart"),
     case("phonons-not-periodic", lambda p: phonons(p, "--structure", p.molecule), "molecule.xyz, frame 0: not periodic in all three directions"),
+    case("phonons-cell-without-volume", lambda p: phonons(p, "--structure", p.flat), "flat.xyz, frame 0: structure is periodic in all directions"),
     case("phonons-min-length-negative", lambda p: phonons(p, "--min-length", "-10"), "--min-length must be a positive number (Å), got -10"),
     case("phonons-min-length-nan", lambda p: phonons(p, "--min-length", "nan"), "--min-length must be a positive number (Å), got nan"),
     case("phonons-supercell-0", lambda p: phonons(p, "--supercell", "0", "2", "2"), "--supercell must be three positive integers, got 0 2 2"),

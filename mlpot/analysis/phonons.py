@@ -42,13 +42,11 @@ def require_libraries() -> None:
 
 
 def check_crystal(atoms: Atoms, where: str) -> None:
-    """Refuse what phonopy cannot take: a structure not periodic in 3D, a cell without volume,
-    non-finite coordinates (spglib crashes the process on NaN) and overlapping atoms."""
+    """Refuse what phonopy cannot take: a structure not periodic in 3D, and (check_geometry) a cell
+    without volume, non-finite coordinates (spglib crashes the process on NaN), overlapping atoms."""
     if not atoms.pbc.all():
         raise MLPotError(f"{where}: not periodic in all three directions; phonons need a crystal")
     check_geometry(atoms, where)
-    if not abs(atoms.cell.volume) > 1e-6:
-        raise MLPotError(f"{where}: the cell has no volume")
 
 
 def default_supercell(atoms: Atoms, min_length: float) -> Tuple[int, int, int]:

@@ -57,6 +57,9 @@ def overlap_message(atoms: Atoms, i: int, j: int, distance: float) -> str:
 def check_geometry(atoms: Atoms, where: str) -> None:
     """Refuse non-finite coordinates and overlapping atoms, naming ``where`` (file, frame)."""
     check_finite(atoms, where)
-    pair = closest_pair(atoms)
+    try:
+        pair = closest_pair(atoms)
+    except MLPotError as error:  # a periodic cell without volume, named here with the file and frame
+        raise MLPotError(f"{where}: {error}") from None
     if pair is not None:
         raise MLPotError(f"{where}: {overlap_message(atoms, *pair)}")
