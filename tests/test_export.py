@@ -150,6 +150,7 @@ def test_molecule_and_metadata(tmp_path, kernel):
         "dtype": "float32",
         "kernel": kernel,
         "mlpot_version": mlpot.__version__,
+        "dispersion": "none",
     }
     module = torch.jit.load(str(path))
     edges = plain_edges(atoms.positions, 3.0)

@@ -1,6 +1,6 @@
 """Export a trained potential for another MD engine.
 
-  mlpot export --model M.model --format lammps -o M-lammps.pt [--dtype float32] [--kernel reference]
+  mlpot export --model M.model --format lammps -o M-lammps.pt [--dtype float32] [--kernel reference] [--without-dispersion]
 """
 
 import argparse
@@ -17,6 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default="float64", help="float64 (default) or float32")
     parser.add_argument("--kernel", default="auto", choices=KERNELS,
                         help="fused kernels (auto: where built; the plugin of this mlpot version runs them) or plain torch")
+    parser.add_argument("--without-dispersion", action="store_true",
+                        help="export a model with D3 dispersion without it (add LAMMPS's pair_style dispersion/d3 beside it)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,12 +30,17 @@ def run(args: argparse.Namespace) -> int:
         raise MLPotError(f"-o {args.output} must end in .pt")
     check_output_file(args.output, "-o")
     model = load_model(args.model)
-    path = export_lammps(model, args.output, args.dtype, args.kernel)
+    path = export_lammps(model, args.output, args.dtype, args.kernel, args.without_dispersion)
     metadata = read_metadata(path)
     print(f"wrote {path}: elements {metadata['elements']}, r_max {metadata['r_max']} Å, "
           f"{metadata['num_interactions']} interactions, {metadata['dtype']}, {metadata['kernel']} kernels")
     if isinstance(model, Committee):
         print(f"committee of {len(model.members)} potentials: exported as their mean; "
               "the spread (energy_std, forces_std) is dropped, pair_style mlpot has no place for it")
-    print(f"LAMMPS: pair_style mlpot / pair_coeff * * {path} <element of each atom type>")
+    if metadata["dispersion"] not in ("", "none"):
+        print(f"WARNING: the export leaves out the model's D3 dispersion; in LAMMPS: pair_style hybrid/overlay mlpot "
+              f"{metadata['dispersion'].removeprefix('pair_style ')} / pair_coeff * * mlpot {path} <elements> / "
+              "pair_coeff * * dispersion/d3 <elements>")
+    else:
+        print(f"LAMMPS: pair_style mlpot / pair_coeff * * {path} <element of each atom type>")
     return 0

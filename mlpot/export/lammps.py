@@ -15,7 +15,8 @@ mean, so a committee exports as its mean model; its spread is not exported.
 
 The archive carries plain-text extra files the C++ side reads without a JSON parser:
 ``format`` (mlpot-lammps/1), ``elements`` (symbols in model order, space separated), ``r_max``,
-``num_interactions``, ``dtype``, ``kernel`` (fused or reference) and ``mlpot_version``.
+``num_interactions``, ``dtype``, ``kernel`` (fused or reference), ``mlpot_version`` and ``dispersion``
+(the ``pair_style dispersion/d3`` line a model's D3 term needs beside the export, or none).
 
 With the fused path (the default where mlpot's CPU library is built) the scripted model calls
 ``mlpot::edge_tp`` and ``mlpot::symmetric``; the pair style registers those operators with the
@@ -31,7 +32,7 @@ be produced instead of ``torch.jit.script``; the pair style would then load it w
 
 import copy
 from pathlib import Path
-from typing import Dict, Union
+from typing import Dict, Optional, Union
 
 import torch
 from ase.data import chemical_symbols
@@ -41,6 +42,7 @@ from mlpot.config import DTYPES
 from mlpot.errors import MLPotError
 from mlpot.files import atomic_output
 from mlpot.kernels import set_kernels
+from mlpot.nn.dispersion import D3BJDispersion
 
 FORMAT = "mlpot-lammps/1"
 
@@ -83,17 +85,44 @@ class LAMMPSPotential(nn.Module):
         }
 
 
-def export_lammps(model: nn.Module, path: Union[str, Path], dtype: str = "float64", kernel: str = "auto") -> Path:
+def dispersion_pair_style(model: nn.Module) -> Optional[str]:
+    """The LAMMPS ``pair_style dispersion/d3`` line equal to the model's D3(BJ) term (None without one)."""
+    config = model.config_dict()
+    settings = [member.get("dispersion") for member in config.get("members", [config])]
+    d3 = next((setting for setting in settings if setting), None)
+    if d3 is None:
+        return None
+    if any(setting != d3 for setting in settings):
+        raise MLPotError("committee members differ in model.dispersion; a LAMMPS export cannot say which D3 to add")
+    return f"pair_style dispersion/d3 bj {d3['functional']} {d3['cutoff']:.6g} {d3['cn_cutoff']:.6g}"
+
+
+def export_lammps(
+    model: nn.Module, path: Union[str, Path], dtype: str = "float64", kernel: str = "auto", without_dispersion: bool = False
+) -> Path:
     """Script ``model`` for LAMMPS and save it with its metadata (atomically); ``kernel`` as in
-    :func:`mlpot.kernels.set_kernels` (the CPU kernels, as LAMMPS runs on the CPU)."""
+    :func:`mlpot.kernels.set_kernels` (the CPU kernels, as LAMMPS runs on the CPU).
+
+    A model with D3 dispersion is refused unless ``without_dispersion``: pair_style mlpot's ghost
+    atoms reach num_interactions x r_max, far short of D3's cutoff, so the export holds only
+    ``node_energy`` and LAMMPS's own ``pair_style dispersion/d3`` must be overlaid beside it."""
     if dtype not in DTYPES:
         raise MLPotError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if model.config_dict().get("task", "potential") not in ("potential", "committee"):
         raise MLPotError("only potentials (or committees of them, exported as their mean) can be exported for LAMMPS")
+    d3_line = dispersion_pair_style(model)
+    if d3_line is not None and not without_dispersion:
+        raise MLPotError(
+            "the model has D3 dispersion (model.dispersion), which pair_style mlpot cannot evaluate (its ghost cutoff is "
+            f"num_interactions x r_max): export with --without-dispersion and add LAMMPS's '{d3_line}' with pair_style hybrid/overlay"
+        )
     import mlpot
 
     model = copy.deepcopy(model).to(DTYPES[dtype]).eval()  # leave the caller's model as it was
     model.requires_grad_(False)
+    for module in list(model.modules()):
+        if isinstance(getattr(module, "dispersion", None), D3BJDispersion):
+            module.dispersion = None  # node_energy, which is what is exported, never calls it
     fused = set_kernels(model, kernel, "cpu")
     scripted = torch.jit.script(LAMMPSPotential(model))
     extra_files = {
@@ -104,6 +133,7 @@ def export_lammps(model: nn.Module, path: Union[str, Path], dtype: str = "float6
         "dtype": dtype,
         "kernel": "fused" if fused else "reference",
         "mlpot_version": mlpot.__version__,
+        "dispersion": d3_line or "none",  # left out of the export: LAMMPS must add it
     }
     path = Path(path)
     with atomic_output(path, "wb") as stream:
@@ -113,7 +143,7 @@ def export_lammps(model: nn.Module, path: Union[str, Path], dtype: str = "float6
 
 def read_metadata(path: Union[str, Path]) -> Dict[str, str]:
     """The extra files of an exported model (raises if it is not one)."""
-    files = {"format": "", "elements": "", "r_max": "", "num_interactions": "", "dtype": "", "kernel": "", "mlpot_version": ""}
+    files = {"format": "", "elements": "", "r_max": "", "num_interactions": "", "dtype": "", "kernel": "", "mlpot_version": "", "dispersion": ""}
     try:
         torch.jit.load(str(path), map_location="cpu", _extra_files=files)
     except (RuntimeError, ValueError) as error:

@@ -7,7 +7,8 @@ Forces and stress are autograd derivatives of the same energy, so forces are exa
 conservative. Strain is applied as a symmetric displacement of positions, cell and shifts.
 
 E0, scale and shift are fixed from the data; b is a learnable per-element offset, zero at the
-start. ZBL_i, with ``pair_repulsion: zbl``, is the screened nuclear repulsion of
+start. D3(BJ) dispersion, with ``dispersion``, is added to E_i in ``forward`` (not in ``node_energy``:
+it needs its own neighbour list, see :mod:`mlpot.nn.dispersion`). ZBL_i, with ``pair_repulsion: zbl``, is the screened nuclear repulsion of
 :mod:`mlpot.nn.repulsion` (inside the scaled sum with ``pair_repulsion_scaled``, as mace-torch's
 ScaleShiftMACE has it). Without it a constant error in the per-atom energy can only be removed through the
 network, whose readouts carry no bias: fitting forces then leaves the energy offset by tenths of
@@ -27,6 +28,8 @@ from mlpot.data import keys
 from mlpot.errors import MLPotError
 from mlpot.models.backbone import Backbone, backbone_checks, interaction_kinds, layer_flags
 from mlpot.models.elements import canonical_elements, species_of, species_table
+from mlpot.nn.dispersion import DEFAULT_CUTOFF as DEFAULT_D3_CUTOFF
+from mlpot.nn.dispersion import D3BJDispersion
 from mlpot.nn.irreps import FeatureIrreps
 from mlpot.nn.readout import LinearReadout, MLPReadout
 from mlpot.nn.repulsion import ZBLRepulsion
@@ -67,6 +70,8 @@ class PotentialConfig:
     neighbour_normalization: Literal["average", "density"] = "average"  # messages / avg_num_neighbors or a learnt density
     pair_repulsion: Optional[Literal["zbl"]] = None  # short-range ZBL repulsion (mlpot.nn.repulsion)
     pair_repulsion_scaled: bool = False  # multiply the repulsion by scale (mace-torch's ScaleShiftMACE)
+    # DFT-D3(BJ) added to the energy: {kind: d3bj, functional: pbe, cutoff: Å, cn_cutoff: Å} (mlpot.nn.dispersion)
+    dispersion: Optional[Dict[str, Any]] = None
 
     def validate(self, where: str) -> None:
         self.elements = canonical_elements(self.elements, f"{where}.elements")
@@ -86,6 +91,30 @@ class PotentialConfig:
             if symbol not in self.elements:
                 raise MLPotError(f"'{where}.atomic_energies' names {symbol}, which is not in elements {self.elements}")
         self.atomic_energies = {symbol: energies.get(symbol, 0.0) for symbol in self.elements}
+        if self.dispersion is not None:
+            self.dispersion = dispersion_settings(self.dispersion, f"{where}.dispersion")
+
+
+def dispersion_settings(raw: Any, where: str) -> Dict[str, Any]:
+    """``model.dispersion`` with its defaults filled in, or one line naming what is wrong."""
+    defaults: Dict[str, Any] = {"kind": "d3bj", "functional": "pbe", "cutoff": DEFAULT_D3_CUTOFF, "cn_cutoff": DEFAULT_D3_CUTOFF}
+    if not isinstance(raw, dict):
+        raise MLPotError(f"'{where}' must be a mapping such as {{kind: d3bj, functional: pbe}}, got {raw!r}")
+    unknown = sorted(set(raw) - set(defaults))
+    if unknown:
+        raise MLPotError(f"'{where}' has unknown key {unknown[0]!r}; keys: {', '.join(defaults)}")
+    settings = {**defaults, **raw}
+    if settings["kind"] != "d3bj":
+        raise MLPotError(f"'{where}.kind' must be d3bj, got {settings['kind']!r}")
+    if not isinstance(settings["functional"], str):
+        raise MLPotError(f"'{where}.functional' must be a functional's name such as pbe, got {settings['functional']!r}")
+    for key in ("cutoff", "cn_cutoff"):
+        value = settings[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
+            raise MLPotError(f"'{where}.{key}' must be a positive distance in Å, got {value!r}")
+        settings[key] = float(value)
+    settings["cn_cutoff"] = min(settings["cn_cutoff"], settings["cutoff"])  # coordination pairs come from the same list
+    return settings
 
 
 class MACEPotential(nn.Module):
@@ -115,6 +144,8 @@ class MACEPotential(nn.Module):
         self.register_buffer("shift", torch.tensor(config.shift))
         self.pair_repulsion = ZBLRepulsion(config.num_polynomial_cutoff) if config.pair_repulsion == "zbl" else None
         self.pair_repulsion_scaled = config.pair_repulsion_scaled
+        d3 = config.dispersion
+        self.dispersion = None if d3 is None else D3BJDispersion(d3["functional"], d3["cutoff"], d3["cn_cutoff"])
 
     def species(self, atomic_numbers: torch.Tensor) -> torch.Tensor:
         """Atomic numbers [N] -> model element indices [N]; unknown elements fail loudly."""
@@ -171,6 +202,9 @@ class MACEPotential(nn.Module):
             cell = cell + torch.bmm(cell, strain)
         vectors = positions.index_select(0, edge_index[0]) - positions.index_select(0, edge_index[1]) + shifts
         node_energy = self.node_energy(vectors, data[keys.ATOMIC_NUMBERS], edge_index)
+        dispersion = self.dispersion
+        if dispersion is not None:  # its own long-range neighbour list, from the same (strained) geometry
+            node_energy = node_energy + dispersion(positions, data[keys.ATOMIC_NUMBERS], cell, data[keys.PBC], batch)
         energy = scatter_sum(node_energy, batch, num_graphs)
         out: Dict[str, torch.Tensor] = {keys.ENERGY: energy, keys.NODE_ENERGY: node_energy}
         if len(inputs) > 0:
