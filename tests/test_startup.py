@@ -57,3 +57,4 @@ def test_help_version_and_argument_errors_load_no_heavy_module():
     for result in results[len(helps) + 1:]:
         assert result["status"] == 2, result
         assert "error:" in result["output"], result["output"]
+        assert len(result["output"].strip().splitlines()) == 1, result["output"]  # one line, no usage block

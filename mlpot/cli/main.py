@@ -34,10 +34,18 @@ SUBCOMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with mlpot's error form: one line naming the command, exit 2 (not a usage
+    block followed by the error); subparsers inherit the class."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser(load: Collection[str]) -> argparse.ArgumentParser:
     """The ``mlpot`` parser, with the arguments of the commands in ``load``; the others are
     listed with their help line only."""
-    parser = argparse.ArgumentParser(prog="mlpot", description="E(3)-equivariant machine-learning models for atoms")
+    parser = _Parser(prog="mlpot", description="E(3)-equivariant machine-learning models for atoms")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of errors")
     parser.add_argument("--version", action="version", version=f"mlpot {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
