@@ -47,6 +47,8 @@ def inputs(tmp_path_factory):
     crystal = trajectory_frames(1)[0]
     nan = crystal.copy()
     nan.positions[3, 1] = np.nan
+    moving_nan = crystal.copy()
+    moving_nan.set_velocities(np.where(np.arange(len(crystal))[:, None] == 7, np.nan, 0.01) * np.ones((len(crystal), 3)))
     overlap = crystal.copy()
     overlap.positions[5] = overlap.positions[2] + [0.05, 0.0, 0.0]
     frames = trajectory_frames(20)
@@ -58,7 +60,7 @@ def inputs(tmp_path_factory):
     for frame in still:
         frame.arrays["velocities"] = np.zeros((len(frame), 3))
     files = {
-        "crystal": [crystal], "primitive": [bulk("Cu", "fcc", a=3.6)], "nan": [nan], "overlap": [overlap],
+        "crystal": [crystal], "primitive": [bulk("Cu", "fcc", a=3.6)], "nan": [nan], "velocity_nan": [moving_nan], "overlap": [overlap],
         "molecule": [Atoms("Cu2", positions=[[0, 0, 0], [2.5, 0, 0]])],
         "flat": [Atoms("Cu2", positions=[[0, 0, 0], [2.5, 0, 0]], cell=[[5, 0, 0], [0, 5, 0], [0, 0, 0]], pbc=True)], "ethanol": [read(ROOT / "examples" / "structures" / "ethanol.xyz")],
         "traj": frames, "traj_overlap": overlapping_frames, "traj_nan": nan_frames, "traj_still": still, "traj_one": frames[:1],
@@ -130,6 +132,7 @@ CASES = [
     case("md-index-past-the-end", lambda p: md(p, "--index", "3"), "no frames found at index 3"),
     case("md-structure-nan", lambda p: md(p, "--structure", p.nan), "nan.xyz, frame 0: atom 3 (Cu) has a non-finite coordinate"),
     case("md-structure-overlapping", lambda p: md(p, "--structure", p.overlap), "overlap.xyz, frame 0: atoms 2 (Cu) and 5 (Cu) are 0.05 Å apart"),
+    case("md-velocity-nan", lambda p: md(p, "--structure", p.velocity_nan), "structure: atom 7 has a non-finite velocity"),
     case("md-cell-without-volume", lambda p: md(p, "--structure", p.flat), "flat.xyz, frame 0: structure is periodic in all directions but its cell has zero"),
     case("md-npt-not-periodic", lambda p: md(p, "--structure", p.molecule, "--ensemble", "npt"), "--ensemble npt needs a structure periodic"),
     case("md-element-not-in-the-model", lambda p: md(p, "--structure", p.ethanol), "structure contains H, C, O, which the model was not trained on"),
@@ -166,6 +169,9 @@ CASES = [
     case("analyze-skip-past-the-end", lambda p: analyze(p.traj, "--skip", "100"), "holds no frames after --skip 100"),
     case("analyze-format-unknown", lambda p: analyze(p.traj, "--format", "xyzz"), "--format xyzz: not a format ASE reads"),
     case("analyze-timestep-inf", lambda p: analyze(p.traj, "--timestep", "inf"), "--timestep must be positive (fs), got inf"),
+    case("analyze-q-max-inf", lambda p: analyze(p.traj, "--q-max", "inf"), "--q-max must be positive and at most 100 1/Å"),
+    case("analyze-q-max-huge", lambda p: analyze(p.traj, "--q-max", "1e5"), "--q-max must be positive and at most 100 1/Å"),
+    case("analyze-dq-inf", lambda p: analyze(p.traj, "--dq", "inf"), "--dq must be a positive number, got inf"),
     case("analyze-r-max-inf", lambda p: analyze(p.traj, "--r-max", "inf"), "--r-max must be a positive number (Å), got inf"),
     case("analyze-sqw-q-negative", lambda p: analyze(p.traj, "--sqw-q", "-1"), "--sqw-q -1: each |Q| must be positive"),
     case("analyze-sqw-q-above-q-max", lambda p: analyze(p.traj, "--sqw-q", "1000"), "--sqw-q 1000: each |Q| must be positive and at most --q-max 10"),

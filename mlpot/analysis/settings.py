@@ -13,6 +13,7 @@ from typing import List, Optional, Tuple
 from mlpot.errors import MLPotError
 
 OBSERVABLES = ("rdf", "sq", "vdos", "msd", "sqw")
+MAX_Q = 100.0  # 1/Å: X-ray and neutron total scattering reach ~50
 COMPARABLE = {"sq-neutron": ("S_neutron", "sq"), "sq-xray": ("S_xray", "sq"), "gr-neutron": ("G_neutron_1/A2", "rdf"),
               "gr-xray": ("G_xray_1/A2", "rdf")}
 
@@ -33,7 +34,12 @@ class AnalysisSettings:
 
     def validate(self) -> None:
         """Refuse values no analysis can use, naming the option: before the trajectory is read.
-        (--dr, --dq, --q-max, --window and --q-points against the box are checked in analyze().)"""
+        (--window, and --q-points and --q-max against the box, are checked in analyze().)"""
+        for name, value in (("--dr", self.dr), ("--dq", self.dq)):
+            if not 0 < value < math.inf:
+                raise MLPotError(f"{name} must be a positive number, got {value:g}")
+        if not 0 < self.q_max <= MAX_Q:  # the direct sum enumerates every lattice vector up to q_max
+            raise MLPotError(f"--q-max must be positive and at most {MAX_Q:g} 1/Å (beyond any diffraction experiment), got {self.q_max:g}")
         if self.r_max is not None and not 0 < self.r_max < math.inf:
             raise MLPotError(f"--r-max must be a positive number (Å), got {self.r_max:g}")
         for q in self.sqw_q:

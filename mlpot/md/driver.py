@@ -87,7 +87,10 @@ def make_dynamics(atoms: Atoms, settings: MDSettings):
 
 def initial_velocities(atoms: Atoms, settings: MDSettings) -> None:
     """Maxwell-Boltzmann at the temperature unless the structure has momenta; no drift or spin."""
-    if atoms.get_momenta().any():
+    momenta = atoms.get_momenta()
+    if not np.isfinite(momenta).all():
+        raise MLPotError(f"structure: atom {int(np.argwhere(~np.isfinite(momenta))[0, 0])} has a non-finite velocity")
+    if momenta.any():
         return
     thermalize_momenta(atoms, temperature_K=settings.temperature, rng=np.random.default_rng(settings.seed))
     Stationary(atoms)
