@@ -53,12 +53,8 @@ def choose_observables(settings: AnalysisSettings, source: TrajectorySource) -> 
 def analyze(source: TrajectorySource, settings: AnalysisSettings, directory: Path) -> List[Path]:
     """Compute everything asked for, then write it; returns the files written."""
     started = time.perf_counter()
+    settings.validate()
     observables = choose_observables(settings, source)
-    for name, value in (("--dr", settings.dr), ("--q-max", settings.q_max), ("--dq", settings.dq)):
-        if not value > 0:
-            raise MLPotError(f"{name} must be positive, got {value}")
-    if settings.window < 4:
-        raise MLPotError(f"--window must be at least 4 frames, got {settings.window}")
     first = source.first_frame()
     symbols = symbols_of(first.numbers)
     neutron = neutron_weights(symbols)

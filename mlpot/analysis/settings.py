@@ -34,7 +34,9 @@ class AnalysisSettings:
 
     def validate(self) -> None:
         """Refuse values no analysis can use, naming the option: before the trajectory is read.
-        (--window, and --q-points and --q-max against the box, are checked in analyze().)"""
+        (--q-points and --q-max against the box are checked in analyze().)"""
+        if self.window < 4:
+            raise MLPotError(f"--window must be at least 4 frames, got {self.window}")
         for name, value in (("--dr", self.dr), ("--dq", self.dq)):
             if not 0 < value < math.inf:
                 raise MLPotError(f"{name} must be a positive number, got {value:g}")

@@ -46,7 +46,6 @@ def run(args: argparse.Namespace) -> int:
     settings = AnalysisSettings(observables=args.observables, r_max=args.r_max, dr=args.dr, q_max=args.q_max, dq=args.dq,
                                 q_points=args.q_points, window=args.window, msd_fit=tuple(args.msd_fit) if args.msd_fit else None,
                                 sqw_q=args.sqw_q, compare=args.compare, compare_with=args.compare_with)
-    settings.validate()
     if args.compare is not None:
         check_input_file(args.compare, "--compare file")
     check_output_directory(args.output, "-o")
