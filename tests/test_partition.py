@@ -237,9 +237,24 @@ def test_md_with_partitions(tmp_path, capsys):
 def _rank(rank, world, port, model_path, structure, output):
     os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
                        "MLPOT_DISTRIBUTED_DEVICE": "cpu", "OMP_NUM_THREADS": "1"})
+    import torch.distributed as dist
+
+    from mlpot.data.graph import atoms_to_graph
+    from mlpot.models.io import load_model
+    from mlpot.partition import evaluate_partitioned
     from mlpot.partition.distributed import main as distributed_main
 
+    dist.init_process_group("gloo")
     assert distributed_main(["--model", model_path, "--structure", structure, "--partitions", "4", "--output", output]) == 0
+    # Ranks handed different labels agree on the first rank's: each atom is owned once.
+    model = load_model(model_path).double()
+    atoms = read(structure)
+    graph = atoms_to_graph(atoms, model.r_max, dtype=torch.float64)
+    labels = np.arange(len(atoms)) % 2 if rank == 0 else (np.arange(len(atoms)) >= len(atoms) // 2).astype(np.int64)
+    out = evaluate_partitioned(model, graph.positions, graph.atomic_numbers, graph.edge_index, graph.shifts, graph.cell[0], labels, 2, False)
+    reference = results(atoms, MLPotCalculator(model))
+    assert abs(float(out["energy"]) - reference["energy"]) <= TOLERANCE * abs(reference["energy"])
+    dist.destroy_process_group()
 
 
 def test_two_gloo_ranks_equal_one_process(tmp_path):

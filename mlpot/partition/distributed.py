@@ -15,6 +15,7 @@ import argparse
 import os
 from typing import List, Optional, Sequence
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -41,6 +42,14 @@ def evaluate_distributed(
     return PartSums.from_flat(flat, positions.shape[0])
 
 
+def shared_labels(labels: np.ndarray, device: torch.device, group: Optional[dist.ProcessGroup] = None) -> np.ndarray:
+    """The first rank's part labels [N] on every rank: a partitioner need not give the same
+    labels in every process (threads, seeds), and ranks must agree on who owns which atom."""
+    tensor = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64)).to(device)
+    dist.broadcast(tensor, src=0 if group is None else dist.get_global_rank(group, 0), group=group)
+    return tensor.cpu().numpy()
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from mlpot.calculators import MLPotCalculator
     from mlpot.data.dataset import read_structure
@@ -59,7 +68,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--output", help="extxyz with mlpot_energy and mlpot_forces (rank 0 writes it)")
     args = parser.parse_args(argv)
     use_cuda = torch.cuda.is_available() and os.environ.get("MLPOT_DISTRIBUTED_DEVICE", "") != "cpu"
-    dist.init_process_group("nccl" if use_cuda else "gloo")
+    owns_group = not dist.is_initialized()  # a caller may have started it
+    if owns_group:
+        dist.init_process_group("nccl" if use_cuda else "gloo")
     try:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if use_cuda else "cpu"
         atoms = read_structure(args.structure, args.index)
@@ -75,7 +86,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"mlpot: error: {error}")
         return 2
     finally:
-        dist.destroy_process_group()
+        if owns_group:
+            dist.destroy_process_group()
     return 0
 
 

@@ -114,13 +114,17 @@ def evaluate_partitioned(
     compute_stress: bool,
     group: Optional["torch.distributed.ProcessGroup"] = None,
 ) -> Dict[str, torch.Tensor]:
-    """The model's outputs for one structure from k parts (``labels`` [N]); with ``distributed``
-    (a torch.distributed run), each rank evaluates parts rank, rank + world, ... and the sums are
-    all-reduced, so every rank returns the whole result."""
-    halos = part_halos(edge_index.cpu().numpy(), labels, k, int(model.num_interactions))
-    if group is not None or _distributed_run():
-        from mlpot.partition.distributed import evaluate_distributed
+    """The model's outputs for one structure from k parts (``labels`` [N]); in a torch.distributed
+    run (``group``, or the default group once initialised with more than one rank) the first
+    rank's labels are used everywhere, each rank evaluates parts rank, rank + world, ... and the
+    sums are all-reduced, so every rank returns the whole result."""
+    distributed = group is not None or _distributed_run()
+    if distributed:
+        from mlpot.partition.distributed import evaluate_distributed, shared_labels
 
+        labels = shared_labels(labels, positions.device, group)
+    halos = part_halos(edge_index.cpu().numpy(), labels, k, int(model.num_interactions))
+    if distributed:
         sums = evaluate_distributed(model, positions, atomic_numbers, shifts, halos, compute_stress, group)
     else:
         sums = evaluate_parts(model, positions, atomic_numbers, shifts, halos, compute_stress)
