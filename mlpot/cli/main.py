@@ -31,6 +31,7 @@ SUBCOMMANDS = {
     "predict": ("mlpot.cli.predict", "orbital energies and HOMO-LUMO gaps from a Hamiltonian model"),
     "analyze": ("mlpot.cli.analyze", "g(r), S(Q), VDOS, MSD and S(Q, w) from an MD trajectory"),
     "phonons": ("mlpot.cli.phonons", "phonon bands, DOS and thermal properties of a crystal (phonopy)"),
+    "ipi": ("mlpot.cli.ipi", "answer an i-PI server's force requests (path-integral MD through i-PI)"),
 }
 
 

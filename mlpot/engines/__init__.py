@@ -1,0 +1,1 @@
+"""mlpot potentials driven by other simulation engines: i-PI (ipi), TorchSim (torchsim)."""
