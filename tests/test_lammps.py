@@ -23,6 +23,7 @@ from ase.units import fs
 
 import mlpot
 from mlpot.calculators import MLPotCalculator
+from mlpot.cli.main import main
 from mlpot.export.lammps import export_lammps, read_metadata
 from mlpot.md.driver import thermalize_momenta
 
@@ -34,6 +35,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "models" / "cuau-emt-demo" / "cuau-emt-demo.model"
 COMMITTEE = REPO / "models" / "ethanol-rmd17" / "ethanol-rmd17.model"  # two potentials, exported as their mean
+MACE_ZBL = REPO / "tests" / "fixtures" / "mace" / "ss_zbl_agnesi_cuau.model"
 NKTV2P = 1.6021765e6  # LAMMPS metal units: bar per eV/Å^3 (its constant, not CODATA's latest)
 
 
@@ -86,6 +88,10 @@ def models(tmp_path_factory):
     paths["committee"] = (COMMITTEE, export_lammps(committee, directory / "committee.pt"))
     paths["committee-reference"] = (COMMITTEE, export_lammps(committee, directory / "committee-ref.pt", kernel="reference"))
     paths["committee32"] = (COMMITTEE, export_lammps(committee, directory / "committee32.pt", dtype="float32"))
+    imported = directory / "mace-zbl.model"  # a mace-torch model with ZBL and Agnesi radii, as MACE-MP has them
+    assert main(["import", "mace", str(MACE_ZBL), "-o", str(imported)]) == 0
+    paths["mace-zbl"] = (imported, export_lammps(mlpot.load_model(imported), directory / "mace-zbl.pt"))
+    paths["mace-zbl-reference"] = (imported, export_lammps(mlpot.load_model(imported), directory / "mace-zbl-ref.pt", kernel="reference"))
     return paths
 
 
@@ -237,6 +243,7 @@ STRUCTURES = {
     "ethanol-committee": (ethanol_in_box, "committee", ["H", "C", "O"], "f f f"),  # the calculator's committee mean
     "triclinic-32": (triclinic_cuau, "demo", ["Cu", "Au"], "p p p"),
     "cell-smaller-than-cutoff": (small_cuau, "demo", ["Cu", "Au"], "p p p"),
+    "triclinic-imported-mace": (triclinic_cuau, "mace-zbl", ["Cu", "Au"], "p p p"),
 }
 
 
