@@ -60,16 +60,18 @@ def main() -> None:
               f"`{model['import_command']}` {model['import_s']:.0f} s")
     print()
     print("| model | system | atoms | dtype | mlpot CPU s/call | mace CPU s/call | CPU time mlpot/mace | "
-          "wall mlpot/mace | mlpot peak RSS | mace peak RSS | memory mlpot/mace | |ΔE|/|E| | max |ΔF| eV/Å (/ max |F|) | "
-          "stress, max |Δσ| / max |σ| |")
+          "wall mlpot/mace | mlpot peak RSS | mace peak RSS | memory mlpot/mace | ΔE rel. | ΔF eV/Å (rel.) | Δσ rel. |")
     print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in data["rows"]:
         ours, theirs = row["mlpot"], row["mace-torch"]
-        atoms = next((side["num_atoms"] for side in (ours, theirs) if side["status"] == "ok"), "-")
+        atoms = next(side["num_atoms"] for r in data["rows"] if r["system"] == row["system"]
+                     for side in (r["mlpot"], r["mace-torch"]) if side["status"] == "ok")
         theirs_memory = mace_not_run(data["rows"], row, atoms) if theirs["status"] == "not run" else memory(theirs)
         print(f"| {row['model']} | {row['system']} | {atoms} | {row['dtype']} | {seconds(ours, 'median_cpu_s')} | "
               f"{seconds(theirs, 'median_cpu_s')} | **{ratio(row, 'median_cpu_s')}** | {ratio(row, 'median_wall_s')} | "
               f"{memory(ours)} | {theirs_memory} | **{ratio(row, 'peak_rss_mib')}** | {agreement(row)} |")
+    print("\nΔE rel. = |ΔE| / |E|; ΔF = max |ΔF| over atoms and components, rel. = over max |F|; "
+          "Δσ rel. = max |Δσ| / max |σ| (Voigt stress, periodic cells).")
     print("\nfloat32 against mace-torch's float64 (|ΔE|/|E|, max |ΔF| / max |F|):\n")
     print("| model | system | mlpot float32 | mace-torch float32 |")
     print("|---|---|---|---|")
