@@ -137,6 +137,13 @@ def test_a_timeout_that_is_not_a_positive_number_is_one_line(timeout, capsys):
     assert "--timeout must be a positive number" in one_line_error(capsys)
 
 
+def test_a_socket_file_nobody_listens_on_is_named(socket_name, capsys):
+    with socket.socket(socket.AF_UNIX) as left_behind:  # bound, never listening: as after a killed server
+        left_behind.bind(actualunixsocketname(socket_name))
+        assert serve(socket_name, "--timeout", "0.5") == 2
+    assert "nothing listens, perhaps left by an ended server" in one_line_error(capsys)
+
+
 def fake_server(socket_name, conversation):
     """A thread that accepts one client on /tmp/ipi_NAME and runs ``conversation(protocol)``."""
     listener = socket.socket(socket.AF_UNIX)

@@ -96,6 +96,8 @@ def connect(address: IPIAddress, timeout: float) -> SocketClient:
             return SocketClient(host=address.host, port=address.port, unixsocket=address.unix, timeout=None)
         except OSError as error:  # refused, no such socket file, unknown host, timed out
             reason = error.strerror or str(error) or type(error).__name__
+            if address.unix is not None and isinstance(error, ConnectionRefusedError):
+                reason += ": the socket file is there but nothing listens, perhaps left by an ended server"
         finally:
             socket.setdefaulttimeout(previous_default)
         if time.monotonic() + RETRY_INTERVAL > deadline:
@@ -108,7 +110,7 @@ def _server_hint() -> str:
     try:
         import ipi  # noqa: F401
     except ImportError:
-        return "; start one with i-pi input.xml (the 'ipi' extra: pip install 'mlpot[ipi]')"
+        return "; start one with i-pi input.xml (i-PI is not installed here; install the 'ipi' extra: pip install 'mlpot[ipi]')"
     return "; start one with i-pi input.xml"
 
 
