@@ -130,6 +130,16 @@ def test_overlapping_atoms_name_system_and_pair(ts):
         model(ts.io.atoms_to_state([bulk("Cu", "fcc", a=3.6), crowded], model.device, model.dtype))
 
 
+def test_non_finite_coordinate_names_system_and_atom(ts):
+    from mlpot.engines.torchsim import MLPotModel
+
+    model = MLPotModel(CUAU)
+    state = ts.io.atoms_to_state([bulk("Cu", "fcc", a=3.6), bulk("Au", "fcc", a=4.1, cubic=True)], model.device, model.dtype)
+    state.positions[3, 1] = float("nan")  # system 1, its atom 2
+    with pytest.raises(MLPotError) as error:
+        model(state)
+    assert str(error.value) == "TorchSim state: system 1: atom 2 (Au) has a non-finite coordinate"
+
 def test_without_torch_sim_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch_sim", None)  # import torch_sim raises ImportError
     monkeypatch.delitem(sys.modules, "mlpot.engines.torchsim", raising=False)

@@ -46,8 +46,8 @@ class MLPotModel(ModelInterface):
     """TorchSim's model interface around an mlpot potential or committee.
 
     ``model_or_path``: a model module, a model file, or a list of model files (a committee).
-    ``dtype``: torch.float64 (default, as the calculator) or torch.float32; states handed to
-    the model must use the same. ``kernel``: as for :class:`MLPotCalculator`.
+    ``dtype``: torch.float64 (default, as the calculator) or torch.float32, the precision of
+    the evaluation and of the outputs. ``kernel``: as for :class:`MLPotCalculator`.
     """
 
     def __init__(
