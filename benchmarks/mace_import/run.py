@@ -152,7 +152,8 @@ def main() -> None:
             path = model["mlpot_path"] if package == "mlpot" else model["mace_path"]
             sides[package] = run_side(package, path, system, dtype, warmup, repeats, args.work_dir,
                                       args.rss_cap_gib * 1024)
-        row = {"model": model["model"], "system": system, "dtype": dtype, "first": order[0], **sides}
+        row = {"model": model["model"], "system": system, "dtype": dtype, "first": order[0] if with_mace else "mlpot",
+               **sides}
         if all(side["status"] == "ok" for side in sides.values()):
             row["agreement"] = agreement(sides["mlpot"]["arrays"], sides["mace-torch"]["arrays"])
         rows.append(row)
@@ -163,7 +164,8 @@ def main() -> None:
               f"{json.dumps(row.get('agreement', {}))}", flush=True)
     # float32 results against mace-torch's float64 ones: how far each package's float32 is from float64
     for row in rows:
-        double = next((r for r in rows if r["dtype"] == "float64" and (r["model"], r["system"]) == (row["model"], row["system"])), None)
+        double = next((r for r in rows if r["dtype"] == "float64"
+                       and (r["model"], r["system"]) == (row["model"], row["system"])), None)
         if row["dtype"] == "float32" and double and double["mace-torch"]["status"] == "ok":
             row["against_mace_float64"] = {
                 package: agreement(row[package]["arrays"], double["mace-torch"]["arrays"])
