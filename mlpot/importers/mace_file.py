@@ -712,12 +712,15 @@ def summary(mace: MaceFile, head: Optional[str] = None) -> str:
     kept = head if head is not None else heads[0]
     e0 = torch.atleast_2d(torch.tensor(config["atomic_energies"]))  # [n_heads, n_elements]
     e0_row = e0[heads.index(kept)] if len(heads) > 1 and kept in heads else e0[0]
-    e0_text = ", ".join(f"{symbol} {energy:.4g}" for symbol, energy in zip(elements, e0_row.tolist()))
+    e0_text = ", ".join(f"{symbol} {energy:.4g}" for symbol, energy in zip(elements, e0_row.tolist())) + " eV"
+    if len(elements) > 10:  # a foundation model's 89 elements: the count, not a 2,000-character line
+        e0_text = "one per element"
+        elements = elements[:3] + ["...", elements[-1], f"({len(config['atomic_numbers'])} elements)"]
     blocks = ", ".join(dict.fromkeys(mace.interaction_blocks))
     head_text = f"heads {', '.join(heads)} (kept {kept})" if len(heads) > 1 else f"head {heads[0]}"
     extras = " + ZBL pair repulsion" if config["pair_repulsion"] else ""
     return (
         f"mace-torch {mace.model_class}{extras}, elements {' '.join(elements)}, r_max {config['r_max']:g} Å, "
         f"{config['num_interactions']} interactions ({blocks}), hidden {config['hidden_irreps']}, "
-        f"correlation {config['correlation']}, {head_text}, E0s from the mace file: {e0_text} eV"
+        f"correlation {config['correlation']}, {head_text}, E0s from the mace file: {e0_text}"
     )
