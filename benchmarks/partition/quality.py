@@ -42,8 +42,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS))
     parser.add_argument("--parts", nargs="+", type=int, default=[2, 4, 8, 16, 32, 64])
+    parser.add_argument("--methods", nargs="+", default=["grid", "metis"] + (["gnn"] if importlib.util.find_spec("mlpot.partition.gnn") else []))
     args = parser.parse_args()
-    methods = ["grid", "metis"] + (["gnn"] if importlib.util.find_spec("mlpot.partition.gnn") else [])
+    methods = args.methods
     rows = []
     for name in args.systems:
         atoms = SYSTEMS[name]()
