@@ -7,7 +7,6 @@ import sys
 import numpy as np
 import pytest
 import torch
-from ase import Atoms
 from ase.build import bulk
 from ase.cluster import Icosahedron
 from ase.io import read
