@@ -2,9 +2,9 @@
 
     python melt_emt.py OUT STEPS
 
-The demo potential was trained on fcc cells at 300-1200 K only and has learned no repulsion
-at short range: in MD at 1400 K or above, started from a crystal or from a liquid, atoms pass
-through each other (pairs at 0.3 Å). So the melt comes from the EMT it was trained on: the
+The demo potential was trained on fcc cells at 300-1200 K only: before it had ZBL, atoms passed
+through each other in MD at 1400 K or above (pairs at 0.3 Å), and with ZBL pairs still sit at
+1.1-1.5 Å at 2000 K (benchmarks/demo_melt). So the melt comes from the EMT it was trained on: the
 256-atom crystal of make_structures.py, 2 % wider (a liquid's density), melted at 3000 K for
 STEPS / 5 steps, then STEPS steps of Langevin MD at 1600 K (2 fs, friction 0.002/fs) written
 every 5 steps to OUT/melt.xyz with velocities and time_ps, as `mlpot md --output` writes them.
