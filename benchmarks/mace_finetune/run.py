@@ -133,13 +133,18 @@ def train_arms(work: Path, parent: Path, minutes: float) -> None:
                 raise SystemExit(f"{arm} failed: see {work / arm}.log")
 
 
-def report(work: Path) -> Dict[str, Dict[str, float]]:
-    results = {}
+def report(work: Path) -> str:
+    """results.json (each arm's test metrics and epochs) and a markdown table of test MAEs."""
+    results, rows = {}, ["| arm | epochs | energy MAE (meV) | energy MAE (meV/atom) | forces MAE (meV/Å) |", "|---|---|---|---|---|"]
     for arm in ARMS:
         metrics = json.loads((work / arm / "test_metrics.json").read_text())
-        results[arm] = metrics
+        log = (work / arm / "log.csv").read_text().splitlines() if (work / arm / "log.csv").is_file() else []
+        epochs = max(len(log) - 1, 0)
+        results[arm] = {"epochs": epochs, **metrics}
+        rows.append(f"| {arm} | {epochs} | {1000 * metrics['energy']['mae']:.1f} | {1000 * metrics['energy/atom']['mae']:.2f} "
+                    f"| {1000 * metrics['forces']['mae']:.1f} |")
     (work / "results.json").write_text(json.dumps(results, indent=2))
-    return results
+    return "\n".join(rows)
 
 
 def main() -> None:
@@ -153,7 +158,7 @@ def main() -> None:
     prepare(work)
     parent = foundation(work, args.foundation_epochs)
     train_arms(work, parent, args.minutes)
-    print(json.dumps(report(work), indent=2))
+    print(report(work))
 
 
 if __name__ == "__main__":
