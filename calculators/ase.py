@@ -123,6 +123,10 @@ class MLPotCalculator(Calculator):
 
         if partition_method not in METHODS:
             raise MLPotError(f"partition_method must be one of {', '.join(METHODS)}, got {partition_method!r}")
+        if partitions > 1:
+            from mlpot.partition.evaluate import check_partitionable
+
+            check_partitionable(self.model)
 
     def calculate(self, atoms: Optional[Atoms] = None, properties=None, system_changes=all_changes) -> None:
         super().calculate(atoms, properties or ["energy"], system_changes)

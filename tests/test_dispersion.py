@@ -150,3 +150,14 @@ def test_lammps_export_refuses_dispersion_unless_left_out(tmp_path, capsys):
     exported = run_exported(torch.jit.load(str(out)), positions, numbers, local, plain.r_max)
     assert float(exported["energy"]) == pytest.approx(atoms.get_potential_energy(), abs=1e-9)
     assert read_metadata(export_lammps(plain, tmp_path / "plain.pt"))["dispersion"] == "none"
+
+
+def test_partitioned_evaluation_refuses_dispersion_instead_of_dropping_it(tmp_path, capsys):
+    with_d3, _ = small_models()
+    with pytest.raises(MLPotError, match="partitioned evaluation cannot include the model's D3 dispersion"):
+        MLPotCalculator(with_d3, dtype="float64", partitions=2)
+    mlpot.save_model(with_d3, tmp_path / "d3.model")
+    atoms = periodic_cell()
+    atoms.write(tmp_path / "cell.xyz")
+    assert main(["eval", "--model", str(tmp_path / "d3.model"), "--data", str(tmp_path / "cell.xyz"), "--partitions", "2"]) == 2
+    assert "cannot include the model's D3 dispersion" in capsys.readouterr().err

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from mlpot.data import keys
+from mlpot.errors import MLPotError
 from mlpot.partition.halo import PartHalo, part_halos
 from mlpot.partition.partitioners import partition_atoms
 
@@ -41,6 +42,17 @@ class PartSums:
     def from_flat(cls, flat: torch.Tensor, num_atoms: int) -> "PartSums":
         energy, node_energy, forces, virial = torch.split(flat, [1, num_atoms, 3 * num_atoms, 9])
         return cls(energy[0], node_energy, forces.view(num_atoms, 3), virial.view(3, 3))
+
+
+def check_partitionable(model: nn.Module) -> None:
+    """Refuse a model whose energy is not all in ``node_energy``: D3 dispersion (``model.dispersion``)
+    has its own long-range neighbour list, far past the parts' halos, so the parts would drop it."""
+    config = model.config_dict()
+    if any(member.get("dispersion") for member in config.get("members", [config])):
+        raise MLPotError(
+            "partitioned evaluation cannot include the model's D3 dispersion (model.dispersion, whose cutoff reaches "
+            "far past the parts' halos); evaluate this model without partitions"
+        )
 
 
 def evaluate_parts(
@@ -118,6 +130,7 @@ def evaluate_partitioned(
     run (``group``, or the default group once initialised with more than one rank) the first
     rank's labels are used everywhere, each rank evaluates parts rank, rank + world, ... and the
     sums are all-reduced, so every rank returns the whole result."""
+    check_partitionable(model)
     distributed = group is not None or _distributed_run()
     if distributed:
         from mlpot.partition.distributed import evaluate_distributed, shared_labels
@@ -146,6 +159,7 @@ class PartitionedPotential(nn.Module):
 
     def __init__(self, model: nn.Module, k: int, method: str = "metis", where: str = "data") -> None:
         super().__init__()
+        check_partitionable(model)
         self.model = model
         self.k = k
         self.method = method
