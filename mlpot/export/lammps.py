@@ -42,7 +42,7 @@ from mlpot.config import DTYPES
 from mlpot.errors import MLPotError
 from mlpot.files import atomic_output
 from mlpot.kernels import set_kernels
-from mlpot.nn.dispersion import D3BJDispersion
+from mlpot.models.dispersion import D3BJDispersion
 
 FORMAT = "mlpot-lammps/1"
 

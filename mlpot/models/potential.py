@@ -8,7 +8,7 @@ conservative. Strain is applied as a symmetric displacement of positions, cell a
 
 E0, scale and shift are fixed from the data; b is a learnable per-element offset, zero at the
 start. D3(BJ) dispersion, with ``dispersion``, is added to E_i in ``forward`` (not in ``node_energy``:
-it needs its own neighbour list, see :mod:`mlpot.nn.dispersion`). ZBL_i, with ``pair_repulsion: zbl``, is the screened nuclear repulsion of
+it needs its own neighbour list, see :mod:`mlpot.models.dispersion`). ZBL_i, with ``pair_repulsion: zbl``, is the screened nuclear repulsion of
 :mod:`mlpot.nn.repulsion` (inside the scaled sum with ``pair_repulsion_scaled``, as mace-torch's
 ScaleShiftMACE has it). Without it a constant error in the per-atom energy can only be removed through the
 network, whose readouts carry no bias: fitting forces then leaves the energy offset by tenths of
@@ -28,8 +28,8 @@ from mlpot.data import keys
 from mlpot.errors import MLPotError
 from mlpot.models.backbone import Backbone, backbone_checks, interaction_kinds, layer_flags
 from mlpot.models.elements import canonical_elements, species_of, species_table
-from mlpot.nn.dispersion import DEFAULT_CUTOFF as DEFAULT_D3_CUTOFF
-from mlpot.nn.dispersion import D3BJDispersion
+from mlpot.models.dispersion import DEFAULT_CUTOFF as DEFAULT_D3_CUTOFF
+from mlpot.models.dispersion import D3BJDispersion
 from mlpot.nn.irreps import FeatureIrreps
 from mlpot.nn.readout import LinearReadout, MLPReadout
 from mlpot.nn.repulsion import ZBLRepulsion
@@ -70,7 +70,7 @@ class PotentialConfig:
     neighbour_normalization: Literal["average", "density"] = "average"  # messages / avg_num_neighbors or a learnt density
     pair_repulsion: Optional[Literal["zbl"]] = None  # short-range ZBL repulsion (mlpot.nn.repulsion)
     pair_repulsion_scaled: bool = False  # multiply the repulsion by scale (mace-torch's ScaleShiftMACE)
-    # DFT-D3(BJ) added to the energy: {kind: d3bj, functional: pbe, cutoff: Å, cn_cutoff: Å} (mlpot.nn.dispersion)
+    # DFT-D3(BJ) added to the energy: {kind: d3bj, functional: pbe, cutoff: Å, cn_cutoff: Å} (mlpot.models.dispersion)
     dispersion: Optional[Dict[str, Any]] = None
 
     def validate(self, where: str) -> None:
