@@ -161,3 +161,30 @@ def test_partitioned_evaluation_refuses_dispersion_instead_of_dropping_it(tmp_pa
     atoms.write(tmp_path / "cell.xyz")
     assert main(["eval", "--model", str(tmp_path / "d3.model"), "--data", str(tmp_path / "cell.xyz"), "--partitions", "2"]) == 2
     assert "cannot include the model's D3 dispersion" in capsys.readouterr().err
+
+
+def test_the_neighbour_list_is_reused_within_the_skin_and_stays_exact():
+    """As in MD: small moves reuse the cached D3 list (cutoff + skin) with energies equal to a
+    fresh list's; a move past half the skin, or a new cell, rebuilds it."""
+    from mlpot.models.dispersion import SKIN, D3BJDispersion
+
+    atoms = periodic_cell()
+    cell = torch.tensor(atoms.cell.array).unsqueeze(0)
+    pbc = torch.tensor(atoms.pbc).unsqueeze(0)
+    numbers = torch.tensor(atoms.numbers)
+    batch = torch.zeros(len(atoms), dtype=torch.long)
+    kept = D3BJDispersion(cutoff=D3["cutoff"], cn_cutoff=D3["cn_cutoff"]).double()
+    rng = np.random.default_rng(0)
+    first = None
+    for step, largest_move in enumerate([0.0, 0.2, 0.45 * SKIN, 0.6 * SKIN]):
+        displacement = rng.normal(size=atoms.positions.shape)
+        displacement *= largest_move / max(np.linalg.norm(displacement, axis=1).max(), 1e-12)
+        positions = torch.tensor(atoms.positions + displacement)
+        energy = kept(positions, numbers, cell, pbc, batch)
+        fresh = D3BJDispersion(cutoff=D3["cutoff"], cn_cutoff=D3["cn_cutoff"]).double()
+        torch.testing.assert_close(energy, fresh(positions, numbers, cell, pbc, batch), rtol=1e-13, atol=1e-15)
+        edges = kept._cache.edges
+        first = first or edges
+        assert (edges is first) == (largest_move <= 0.5 * SKIN), step
+    kept(positions, numbers, 1.01 * cell, pbc, batch)
+    assert kept._cache.edges is not edges
