@@ -1,6 +1,7 @@
 """Export a trained potential for another MD engine.
 
   mlpot export --model M.model --format lammps -o M-lammps.pt [--dtype float32] [--kernel reference] [--without-dispersion]
+  mlpot export --model M.model --format metatomic -o M-metatomic.pt [--dtype float32] [--without-dispersion]
 """
 
 import argparse
@@ -12,7 +13,7 @@ from mlpot.files import check_output_file
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="mlpot model file")
-    parser.add_argument("--format", default="lammps", choices=["lammps"], help="target engine (lammps)")
+    parser.add_argument("--format", default="lammps", choices=["lammps", "metatomic"], help="target engine (lammps, metatomic)")
     parser.add_argument("-o", "--output", required=True, help="file to write, e.g. M-lammps.pt")
     parser.add_argument("--dtype", default="float64", help="float64 (default) or float32")
     parser.add_argument("--kernel", default="auto", choices=KERNELS,
@@ -29,6 +30,14 @@ def run(args: argparse.Namespace) -> int:
     if not str(args.output).endswith(".pt"):
         raise MLPotError(f"-o {args.output} must end in .pt")
     check_output_file(args.output, "-o")
+    if args.format == "metatomic":  # the import says which extra is missing, before the model loads
+        from pathlib import Path
+
+        from mlpot.export.metatomic import export_metatomic, summary
+
+        model = load_model(args.model)
+        print(summary(export_metatomic(model, args.output, args.dtype, args.kernel, args.without_dispersion, Path(args.model).stem)))
+        return 0
     model = load_model(args.model)
     path = export_lammps(model, args.output, args.dtype, args.kernel, args.without_dispersion)
     metadata = read_metadata(path)
