@@ -76,7 +76,8 @@ def _frame_momenta(atoms: Atoms) -> Optional[np.ndarray]:
 def read_trajectory(path: Union[str, Path], frame_time_fs: Optional[float] = None, min_frames: int = 2) -> MolecularTrajectory:
     """Every frame of an extxyz or ASE trajectory, checked: the same atoms in every frame, no
     periodic cell (or the same one, unused), momenta or velocities in each, and times
-    (``time_ps``, as ``mlpot md`` writes them, or ``frame_time_fs`` apart) on a uniform step."""
+    (``time_ps``, as ``mlpot md`` writes them, or ``frame_time_fs`` apart) on a uniform step.
+    A single frame needs no time (it is t = 0)."""
     from mlpot.data.dataset import read_frames
     from mlpot.data.geometry import check_finite
 
@@ -86,6 +87,7 @@ def read_trajectory(path: Union[str, Path], frame_time_fs: Optional[float] = Non
         where = f"{path}, frame {frame}"
         if numbers is None:
             numbers, cell, pbc = atoms.numbers.copy(), atoms.cell.array.copy(), atoms.pbc.copy()
+            first_info = dict(atoms.info)
         elif len(atoms) != len(numbers) or not np.array_equal(atoms.numbers, numbers):
             raise MLPotError(f"{where}: the atoms differ from frame 0 ({atoms.get_chemical_formula()} vs "
                              f"{Atoms(numbers=numbers).get_chemical_formula()}, or another order)")
@@ -99,9 +101,9 @@ def read_trajectory(path: Union[str, Path], frame_time_fs: Optional[float] = Non
         if not np.isfinite(frame_momenta).all():
             raise MLPotError(f"{where}: non-finite momenta or velocities")
         if frame_time_fs is None:
-            if "time_ps" not in atoms.info:
+            if "time_ps" not in atoms.info and frame > 0:
                 raise MLPotError(f"{where}: no time_ps in the frame's info (mlpot md writes it); give the time between frames")
-            times.append(float(atoms.info["time_ps"]))
+            times.append(float(atoms.info.get("time_ps", 0.0)))
         positions.append(atoms.positions.copy())
         momenta.append(frame_momenta)
     count = len(positions)
@@ -115,6 +117,8 @@ def read_trajectory(path: Union[str, Path], frame_time_fs: Optional[float] = Non
         times_ps = np.arange(count) * frame_time_fs / 1000.0
     else:
         times_ps = np.asarray(times)
+        if count > 1 and "time_ps" not in first_info:
+            raise MLPotError(f"{path}, frame 0: no time_ps in the frame's info (mlpot md writes it); give the time between frames")
         check_uniform_times(times_ps, str(path))
     masses = Atoms(numbers=numbers).get_masses()
     return MolecularTrajectory(numbers, masses, np.asarray(positions), np.asarray(momenta), times_ps)
@@ -283,15 +287,22 @@ class PhaseSpaceCoordinates:
 
     def to_positions_momenta(self, states: np.ndarray, centre: np.ndarray, centre_velocity: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """states [T, 2n] with the centre of mass [T, 3] and its velocity [T, 3] -> positions,
-        momenta [T, N, 3]; rigid rotation, absent from normal-mode states, stays absent."""
+        momenta [T, N, 3] (any centre-of-mass part of the states removed); rigid rotation,
+        absent from normal-mode states, stays absent."""
         n = self.num_dof
         q, p = states[:, :n], states[:, n:]
         if self.modes is not None:
             q, p = q @ self.modes.T, p @ self.modes.T  # [T, 3N]
         sqrt_m = np.sqrt(self.masses)[None, :, None]
+        masses = self.masses[None, :, None]  # [1, N, 1]
         count = len(states)
-        positions = self.reference[None] + q.reshape(count, -1, 3) / sqrt_m + centre[:, None, :]
-        momenta = p.reshape(count, -1, 3) * sqrt_m + self.masses[None, :, None] * centre_velocity[:, None, :]
+        # A learned Cartesian propagator may move the centre of mass; it is put where it belongs.
+        displacement = q.reshape(count, -1, 3) / sqrt_m  # [T, N, 3]
+        displacement -= (masses * displacement).sum(axis=1, keepdims=True) / self.masses.sum()
+        internal_momenta = p.reshape(count, -1, 3) * sqrt_m  # [T, N, 3]
+        internal_momenta -= masses * internal_momenta.sum(axis=1, keepdims=True) / self.masses.sum()
+        positions = self.reference[None] + displacement + centre[:, None, :]
+        momenta = internal_momenta + masses * centre_velocity[:, None, :]
         return positions, momenta
 
     def to_dict(self) -> Dict:
@@ -304,3 +315,34 @@ class PhaseSpaceCoordinates:
         optional = {key: None if data[key] is None else np.asarray(data[key], dtype=np.float64) for key in ("modes", "wavenumbers")}
         return cls(data["kind"], np.asarray(data["numbers"], dtype=np.int64), np.asarray(data["masses"], dtype=np.float64),
                    np.asarray(data["reference"], dtype=np.float64), **optional)
+
+
+# ---------------------------------------------------------------- a fitted propagator with its coordinates
+
+
+def save_propagator(model, coordinates: PhaseSpaceCoordinates, frame_time_fs: float, path: Union[str, Path], **details) -> None:
+    """:func:`mlpot.dynamics.training.save`'s file (class, init_args, state_dict; its ``load``
+    reads it) plus the coordinates, the time unit (fs) and the trajectory's frame time."""
+    import torch
+
+    from mlpot.files import atomic_output
+
+    payload = {"class": type(model).__name__, "init_args": model.init_args, "state_dict": model.state_dict(),
+               "molecule": coordinates.to_dict(), "time_unit": "fs", "frame_time_fs": float(frame_time_fs), **details}
+    with atomic_output(path, "wb") as stream:
+        torch.save(payload, stream)
+
+
+def load_propagator(path: Union[str, Path]):
+    """(model, coordinates, details) of a file written by :func:`save_propagator`; one line for
+    any other file."""
+    import torch
+
+    from mlpot.dynamics.training import load
+
+    model = load(path)
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if "molecule" not in checkpoint:
+        raise MLPotError(f"{path}: a propagator without a molecule's coordinates (not written by mlpot dynamics fit)")
+    details = {key: value for key, value in checkpoint.items() if key not in ("class", "init_args", "state_dict", "molecule")}
+    return model, PhaseSpaceCoordinates.from_dict(checkpoint["molecule"]), details
