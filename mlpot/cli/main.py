@@ -32,6 +32,7 @@ SUBCOMMANDS = {
     "analyze": ("mlpot.cli.analyze", "g(r), S(Q), VDOS, MSD and S(Q, w) from an MD trajectory"),
     "phonons": ("mlpot.cli.phonons", "phonon bands, DOS and thermal properties of a crystal (phonopy)"),
     "ipi": ("mlpot.cli.ipi", "answer an i-PI server's force requests (path-integral MD through i-PI)"),
+    "dynamics": ("mlpot.cli.dynamics", "learned long-time propagators (Action-Angle Networks) of a molecule's vibrations"),
 }
 
 
