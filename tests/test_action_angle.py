@@ -5,7 +5,7 @@ import torch
 
 from mlpot.dynamics.action_angle import ActionAngleNetwork
 from mlpot.dynamics.baselines import EulerUpdateNetwork, NeuralODE
-from mlpot.dynamics.systems import CoupledOscillators, KeplerOrbit, uniform_times
+from mlpot.dynamics.systems import CoupledOscillators, HenonHeiles, KeplerOrbit, uniform_times
 from mlpot.dynamics.training import PairData, fit, load, prediction_error, save, uniform_step
 from mlpot.errors import MLPotError
 
@@ -134,3 +134,15 @@ def test_exact_solutions_conserve_energy_and_follow_hamilton():
         velocity = (path[2:, :n] - path[:-2, :n]) / 0.002  # central differences of positions
         assert (velocity - path[1:-1, n:] / masses).abs().max() < 1e-4
     assert torch.allclose(kepler.energy(orbit), torch.full_like(times, -0.5))
+
+
+def test_henon_heiles_orbits_keep_their_energy_and_only_the_chaotic_one_diverges():
+    system = HenonHeiles()
+    times = uniform_times(50.0, 0.1)
+    regular, chaotic = system.initial_state(1.0 / 12.0, 0.1), system.initial_state(1.0 / 6.0, -0.1)
+    for state0, energy in [(regular, 1.0 / 12.0), (chaotic, 1.0 / 6.0)]:
+        assert abs(float(system.energy(state0[None])[0]) - energy) < 1e-15
+        assert (system.energy(system.trajectory(times, state0)) - energy).abs().max() < 1e-10
+    # measured over 100 time units: 0.0006 (regular), 0.15 (chaotic)
+    assert system.lyapunov_exponent(regular, duration=100.0) < 0.02
+    assert system.lyapunov_exponent(chaotic, duration=100.0) > 0.08

@@ -8,6 +8,11 @@ States are x = (q, p) [T, 2n], positions first, momenta second, in the systems' 
   solved exactly through Kepler's equation M = E - e sin(E) (Newton to machine precision). Its one
   frequency is the mean motion sqrt(mu / a^3); as the eccentricity approaches 1 (near-parabolic)
   the motion spends almost all its time far out and passes the centre in a flash.
+* ``HenonHeiles``: two oscillators coupled by a cubic term, integrable only approximately: at
+  energy 1/12 most orbits lie on tori, at 1/6 most are chaotic. Integrated with scipy's DOP853 at
+  rtol = atol = 1e-12 (scipy comes with ase). A chaotic orbit cannot be converged over hundreds of
+  time units, but each pair (x(t), x(t + dt)) is a true pair to about 1e-12 exp(lambda dt), which
+  is what training and testing on jumps use.
 """
 
 import math
@@ -111,3 +116,54 @@ class KeplerOrbit:
         """Total energy [T] of states [T, 4]; -mu / (2a) on the orbit."""
         radius = states[:, :2].norm(dim=1)
         return 0.5 * (states[:, 2:] ** 2).sum(dim=1) - self.mu / radius
+
+
+class HenonHeiles:
+    """H = (px^2 + py^2) / 2 + (x^2 + y^2) / 2 + x^2 y - y^3 / 3; states (x, y, px, py)."""
+
+    num_dof = 2
+
+    @staticmethod
+    def potential(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (x**2 + y**2) + x**2 * y - y**3 / 3.0
+
+    def energy(self, states: torch.Tensor) -> torch.Tensor:
+        """Total energy [T] of states [T, 4]."""
+        return 0.5 * (states[:, 2:] ** 2).sum(dim=1) + self.potential(states[:, 0], states[:, 1])
+
+    def initial_state(self, energy: float, y: float) -> torch.Tensor:
+        """The state [4] at x = 0, py = 0 and the given y, with px > 0 fixed by ``energy``."""
+        kinetic = energy - float(self.potential(torch.tensor(0.0, dtype=torch.float64), torch.tensor(y, dtype=torch.float64)))
+        if kinetic < 0:
+            raise ValueError(f"y = {y} lies outside the energy surface {energy}")
+        return torch.tensor([0.0, y, math.sqrt(2.0 * kinetic), 0.0], dtype=torch.float64)
+
+    @staticmethod
+    def _rate(_, state):
+        x, y, px, py = state
+        return [px, py, -x - 2.0 * x * y, -y - x * x + y * y]
+
+    def trajectory(self, times: torch.Tensor, state0: torch.Tensor) -> torch.Tensor:
+        """States [T, 4] at ``times`` [T] (starting at times[0]) from ``state0`` [4]."""
+        from scipy.integrate import solve_ivp
+
+        t = times.tolist()
+        solution = solve_ivp(
+            self._rate, (t[0], t[-1]), state0.tolist(), method="DOP853", t_eval=t, rtol=1e-12, atol=1e-12
+        )
+        return torch.tensor(solution.y.T, dtype=torch.float64)
+
+    def lyapunov_exponent(self, state0: torch.Tensor, duration: float = 300.0, interval: float = 10.0) -> float:
+        """Largest Lyapunov exponent (per time unit) by renormalising a 1e-8 offset every ``interval``."""
+        offset = 1e-8
+        state = state0.clone()
+        neighbour = state + torch.tensor([offset, 0.0, 0.0, 0.0], dtype=torch.float64)
+        window = torch.tensor([0.0, interval], dtype=torch.float64)
+        growth = 0.0
+        for _ in range(round(duration / interval)):
+            state = self.trajectory(window, state)[-1]
+            neighbour = self.trajectory(window, neighbour)[-1]
+            distance = float((neighbour - state).norm())
+            growth += math.log(distance / offset)
+            neighbour = state + (neighbour - state) * (offset / distance)
+        return growth / duration
