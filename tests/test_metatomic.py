@@ -185,3 +185,33 @@ def test_without_metatomic_names_the_extra(tmp_path, capsys, monkeypatch):
         "mlpot: error: mlpot export --format metatomic: metatomic is not installed; "
         "install the 'metatomic' extra: pip install 'mlpot[metatomic]'"
     )
+
+
+def test_ipi_metatomic_driver_gets_the_calculator_and_each_member(exported, tmp_path):
+    """i-PI's own metatomic client (i-pi-driver-py -m metatomic), called as i-PI's socket loop calls it."""
+    pytest.importorskip("ipi", reason="i-PI is in the ipi extra")
+    import json
+
+    from ipi.pes.metatomic import MetatomicDriver
+    from ipi.utils.units import unit_to_user
+
+    atoms = ethanols()[0]
+    atoms.set_cell([12.0, 12.0, 12.0])  # i-PI always has a cell; periodic images are 8 Å apart, beyond r_max
+    atoms.center()
+    atoms.write(tmp_path / "template.xyz")
+    driver = MetatomicDriver(template=str(tmp_path / "template.xyz"), model=str(exported["ethanol"]),
+                             energy_ensemble=True, force_virial_ensemble=True)
+    bohr = unit_to_user("length", "angstrom", 1.0)  # i-PI's atomic units, converted with i-PI's own factors
+    energy, forces = unit_to_user("energy", "electronvolt", 1.0), unit_to_user("force", "ev/ang", 1.0)
+    potential, force, _, extras = driver.compute(atoms.cell.array.T / bohr, atoms.positions / bohr)
+    committee = json.loads(extras)
+    atoms.pbc = False
+    want = results(atoms, MLPotCalculator(str(ETHANOL)))
+    assert potential * energy == pytest.approx(want["energy"], rel=RTOL)
+    np.testing.assert_allclose(np.reshape(force, (-1, 3)) * forces, want["forces"], rtol=0, atol=RTOL * np.abs(want["forces"]).max())
+    members = load_model(str(ETHANOL)).members
+    committee_forces = np.reshape(committee["committee_force"], (len(members), -1, 3)) * forces
+    for index, member in enumerate(members):
+        want = results(atoms, MLPotCalculator(member))
+        assert committee["committee_pot"][index] * energy == pytest.approx(want["energy"], rel=RTOL)
+        np.testing.assert_allclose(committee_forces[index], want["forces"], rtol=0, atol=RTOL * np.abs(want["forces"]).max())
