@@ -76,7 +76,10 @@ class MLPotCalculator(Calculator):
     memory is that of the largest part; the parts are re-made whenever the neighbour list is
     (atoms moved past skin / 2), by ``partition_method`` "metis" (default), "grid" or "gnn". Under
     torchrun with a process group initialised, each rank evaluates its share of the parts.
-    A committee then gives its mean only (no spread).
+    A committee then gives its mean only (no spread). ``memory_budget`` ("8GB", "512MiB" or
+    bytes) instead of ``partitions``: at each neighbour-list build, the fewest parts whose largest
+    part (with its halo) fits the budget by :func:`mlpot.partition.budget.bytes_per_atom`'s
+    conservative estimate; ``partitions`` then holds the number chosen.
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
@@ -90,6 +93,7 @@ class MLPotCalculator(Calculator):
         kernel: str = "auto",
         partitions: int = 1,
         partition_method: str = "metis",
+        memory_budget: Optional[Union[str, int, float]] = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -123,7 +127,14 @@ class MLPotCalculator(Calculator):
 
         if partition_method not in METHODS:
             raise MLPotError(f"partition_method must be one of {', '.join(METHODS)}, got {partition_method!r}")
-        if partitions > 1:
+        self.memory_budget: Optional[int] = None
+        if memory_budget is not None:
+            from mlpot.partition.budget import parse_memory_size
+
+            if partitions != 1:
+                raise MLPotError(f"give partitions or memory_budget, not both (got partitions={partitions!r} and memory_budget={memory_budget!r})")
+            self.memory_budget = parse_memory_size(memory_budget, "memory_budget")
+        if partitions > 1 or self.memory_budget is not None:
             from mlpot.partition.evaluate import check_partitionable
 
             check_partitionable(self.model)
@@ -138,7 +149,7 @@ class MLPotCalculator(Calculator):
         if self._neighbours is None or not self._neighbours.still_valid(atoms, self.skin):
             self._neighbours = _NeighbourCache(atoms, self.r_max + self.skin)
             self.neighbour_list_builds += 1
-            self._part_labels = self._partition(atoms) if self.partitions > 1 else None
+            self._part_labels = self._partition(atoms) if self.partitions > 1 or self.memory_budget is not None else None
         edge_index, shifts, squared_lengths = self._neighbours.edges_within(atoms.positions, self.r_max)
         if len(squared_lengths) and squared_lengths.min() < MIN_DISTANCE**2:
             k = int(np.argmin(squared_lengths))
@@ -172,11 +183,17 @@ class MLPotCalculator(Calculator):
             self.results["forces_std"] = forces_std
             self.results["max_force_std"] = float(forces_std.max()) if len(forces_std) else 0.0
 
-    def _partition(self, atoms: Atoms) -> np.ndarray:
-        """Part labels [N] of the neighbour graph within r_max + skin."""
+    def _partition(self, atoms: Atoms) -> Optional[np.ndarray]:
+        """Part labels [N] of the neighbour graph within r_max + skin (None: one part will do)."""
         from mlpot.partition import partition_atoms
 
         edge_index = np.stack([self._neighbours.sender, self._neighbours.receiver])
+        if self.memory_budget is not None:
+            from mlpot.partition.budget import parts_for_budget
+
+            self.partitions, labels = parts_for_budget(self.model, self.dtype, self.memory_budget, edge_index, len(atoms),
+                                                       self.partition_method, atoms.positions, atoms.cell.array, atoms.pbc)
+            return labels if self.partitions > 1 else None
         return partition_atoms(len(atoms), edge_index, self.partitions, self.partition_method,
                                atoms.positions, atoms.cell.array, atoms.pbc)
 

@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stress-key", default="stress")
     parser.add_argument("--partitions", type=int, default=1, help="potentials: evaluate each frame in K parts with exact halos (memory of the largest part; mlpot.partition)")
     parser.add_argument("--partition-method", default="metis", choices=PARTITION_METHODS, help="how frames are split with --partitions (default metis)")
+    parser.add_argument("--memory-budget", help="potentials: instead of --partitions, split each frame into the fewest parts whose largest fits this size (8GB, 512MiB; mlpot.partition.budget)")
     parser.add_argument("--lindep", type=float, default=0.0, help="Hamiltonian models: solve the predicted orbitals without S's eigen-directions below this, as mlpot predict --lindep (default 0: none)")
 
 
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     check_lindep(args.lindep)
     if args.partitions < 1:
         raise MLPotError(f"--partitions must be at least 1, got {args.partitions}")
+    budget = _memory_budget(args)
     if args.batch_size < 1:
         raise MLPotError(f"--batch-size must be at least 1, got {args.batch_size}")
     if not Path(args.data).exists():  # a file, or a directory (Hamiltonian datasets)
@@ -57,17 +59,29 @@ def run(args: argparse.Namespace) -> int:
         if task_name != "hamiltonian":
             raise MLPotError(f"--lindep applies to Hamiltonian models only; {args.model[0]} is a {task_name} model")
         options["lindep"] = args.lindep
-    if args.partitions > 1:
+    if args.partitions > 1 or budget is not None:
         if task_name not in ("potential", "committee"):
-            raise MLPotError(f"--partitions applies to potentials only; {args.model[0]} is a {task_name} model")
+            option = "--partitions" if budget is None else "--memory-budget"
+            raise MLPotError(f"{option} applies to potentials only; {args.model[0]} is a {task_name} model")
         from mlpot.partition import PartitionedPotential
 
-        model = PartitionedPotential(model, args.partitions, args.partition_method, where=args.data)
+        model = PartitionedPotential(model, args.partitions, args.partition_method, where=args.data, memory_budget=budget)
     plots = _plots_directory(args)
     keys = {"energy": args.energy_key, "forces": args.forces_key, "stress": args.stress_key}
     print(task_class(task_name).evaluate_file(model, args.data, args.output, plots, args.batch_size, keys, **options))
     print(f"plots in {plots}" + (f"; predictions in {args.output}" if args.output else ""))
     return 0
+
+
+def _memory_budget(args: argparse.Namespace):
+    """--memory-budget in bytes, or None; refused beside --partitions."""
+    if args.memory_budget is None:
+        return None
+    if args.partitions != 1:
+        raise MLPotError("give --partitions or --memory-budget, not both")
+    from mlpot.partition.budget import parse_memory_size
+
+    return parse_memory_size(args.memory_budget, "--memory-budget")
 
 
 def _plots_directory(args: argparse.Namespace) -> Path:

@@ -43,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dump-threshold", type=float, help="committee: force spread (eV/Å) above which frames are dumped")
     parser.add_argument("--partitions", type=int, default=1, help="evaluate in K parts with exact halos, re-made with each neighbour list (memory of the largest part; a committee gives its mean only)")
     parser.add_argument("--partition-method", default="metis", choices=PARTITION_METHODS, help="how the structure is split with --partitions (default metis)")
+    parser.add_argument("--memory-budget", help="instead of --partitions, the fewest parts whose largest fits this size (8GB, 512MiB), chosen with each neighbour list")
     parser.add_argument("--kernel", default="auto", choices=KERNELS, help="fused kernels (auto: on the CPU, reference path on CUDA) or the reference path")
 
 
@@ -71,8 +72,11 @@ def run(args: argparse.Namespace) -> int:
     settings.validate()
     if args.partitions < 1:
         raise MLPotError(f"--partitions must be at least 1, got {args.partitions}")
-    if args.partitions > 1 and (args.uncertainty_stop is not None or args.uncertainty_dump):
-        raise MLPotError("--partitions gives a committee's mean only; --uncertainty-stop and --uncertainty-dump need its spread")
+    if args.memory_budget is not None and args.partitions != 1:
+        raise MLPotError("give --partitions or --memory-budget, not both")
+    if (args.partitions > 1 or args.memory_budget is not None) and (args.uncertainty_stop is not None or args.uncertainty_dump):
+        option = "--partitions" if args.memory_budget is None else "--memory-budget"
+        raise MLPotError(f"{option} gives a committee's mean only; --uncertainty-stop and --uncertainty-dump need its spread")
     check_input_file(args.structure, "--structure")
     check_outputs({"--output": args.output, "--log": args.log, "--uncertainty-dump": args.uncertainty_dump},
                   inputs=[("--structure", args.structure)] + [("--model", path) for path in args.model])
@@ -82,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     settings.check_structure(atoms)
     model_path = [resolve_model_path(path) for path in args.model]
     atoms.calc = MLPotCalculator(model_path, device=args.device, dtype=args.dtype, skin=args.skin, kernel=args.kernel,
-                                partitions=args.partitions, partition_method=args.partition_method)
+                                partitions=args.partitions, partition_method=args.partition_method,
+                                memory_budget=_memory_budget(args.memory_budget))
     print(f"{len(atoms)} atoms, {args.ensemble}, {args.temperature:g} K, {args.timestep:g} fs x {args.steps} steps, model {', '.join(map(str, model_path))}")
     dump = Path(args.uncertainty_dump) if args.uncertainty_dump else None
     summary = run_md(atoms, settings, Path(args.output) if args.output else None, Path(args.log) if args.log else None,
@@ -91,3 +96,12 @@ def run(args: argparse.Namespace) -> int:
     if summary.interrupted:
         return 130 if summary.interrupted == "SIGINT" else 143
     return 3 if summary.uncertain else 0
+
+
+def _memory_budget(size):
+    """--memory-budget in bytes, or None; a bad size is named as the option."""
+    if size is None:
+        return None
+    from mlpot.partition.budget import parse_memory_size
+
+    return parse_memory_size(size, "--memory-budget")

@@ -155,13 +155,17 @@ class PartitionedPotential(nn.Module):
     (batches of graphs in, energies, node energies, forces and stress out), for ``mlpot eval``.
 
     A committee gives its members' mean only (no spread). ``frames_seen`` counts structures, so
-    that a frame with fewer atoms than parts is named (in ``where``, the file)."""
+    that a frame with fewer atoms than parts is named (in ``where``, the file). With
+    ``memory_budget`` (bytes) each frame gets the fewest parts whose largest fits it
+    (:func:`mlpot.partition.budget.parts_for_budget`) and ``k`` is ignored."""
 
-    def __init__(self, model: nn.Module, k: int, method: str = "metis", where: str = "data") -> None:
+    def __init__(self, model: nn.Module, k: int, method: str = "metis", where: str = "data",
+                 memory_budget: Optional[int] = None) -> None:
         super().__init__()
         check_partitionable(model)
         self.model = model
         self.k = k
+        self.memory_budget = memory_budget
         self.method = method
         self.r_max = model.r_max
         self.num_interactions = model.num_interactions
@@ -184,13 +188,22 @@ class PartitionedPotential(nn.Module):
             nodes = torch.nonzero(batch == graph).flatten()  # [n], contiguous in a batch
             edges = torch.nonzero(batch[edge_index[1]] == graph).flatten()
             local_edge_index = edge_index[:, edges] - nodes[0]
-            if len(nodes) < self.k:
-                raise MLPotError(f"{self.where}: frame {self.frames_seen} has {len(nodes)} atoms, fewer than the {self.k} parts asked for")
-            labels = partition_atoms(len(nodes), local_edge_index.cpu().numpy(), self.k, self.method,
-                                     data[keys.POSITIONS][nodes].detach().cpu().numpy().astype(np.float64),
-                                     data[keys.CELL][graph].cpu().numpy().astype(np.float64), data[keys.PBC][graph].cpu().numpy())
+            geometry = (data[keys.POSITIONS][nodes].detach().cpu().numpy().astype(np.float64),
+                        data[keys.CELL][graph].cpu().numpy().astype(np.float64), data[keys.PBC][graph].cpu().numpy())
+            if self.memory_budget is not None:
+                from mlpot.partition.budget import parts_for_budget
+
+                try:
+                    k, labels = parts_for_budget(self.model, data[keys.POSITIONS].dtype, self.memory_budget,
+                                                 local_edge_index.cpu().numpy(), len(nodes), self.method, *geometry)
+                except MLPotError as error:
+                    raise MLPotError(f"{self.where}: frame {self.frames_seen}: {error}") from None
+            else:
+                if len(nodes) < self.k:
+                    raise MLPotError(f"{self.where}: frame {self.frames_seen} has {len(nodes)} atoms, fewer than the {self.k} parts asked for")
+                k, labels = self.k, partition_atoms(len(nodes), local_edge_index.cpu().numpy(), self.k, self.method, *geometry)
             outputs.append(evaluate_partitioned(self.model, data[keys.POSITIONS][nodes], data[keys.ATOMIC_NUMBERS][nodes],
                                                 local_edge_index, data[keys.SHIFTS][edges], data[keys.CELL][graph], labels,
-                                                self.k, compute_stress))
+                                                k, compute_stress))
             self.frames_seen += 1
         return {key: torch.cat([out[key] for out in outputs]) for key in outputs[0]}
