@@ -2,6 +2,7 @@
 ASE calculator (metatomic-ase): energies, per-atom energies, forces and stress equal MLPotCalculator's,
 a committee's energy is its mean and energy_ensemble its members', and mistakes are one line."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -143,6 +144,13 @@ def test_capabilities_and_cli_line(exported, capsys, tmp_path):
     assert main(["export", "--model", str(CUAU), "--format", "metatomic", "-o", str(tmp_path / "m.pt"), "--dtype", "float32"]) == 0
     line = capsys.readouterr().out.strip()
     assert line == f"wrote {tmp_path / 'm.pt'}: metatomic model, elements Cu Au, interaction range 9 Å, float32, outputs energy"
+    atoms = cuau_cell((1, 1, 1), seed=5)
+    assert results(atoms, metatomic_calculator(tmp_path / "m.pt"))["energy"] == pytest.approx(
+        results(atoms, MLPotCalculator(str(CUAU)))["energy"], rel=1e-5)
+    assert any("vesin" in library for library in torch.ops.loaded_libraries)  # metatomic_ase's neighbour lists
+    extensions = {"extensions": ""}
+    torch.jit.load(str(tmp_path / "m.pt"), _extra_files=extensions)
+    assert json.loads(extensions["extensions"]) == []  # vesin's library is not recorded as one the model needs
 
 
 def test_d3_model_is_refused_unless_exported_without_it(tmp_path, capsys):
@@ -190,8 +198,6 @@ def test_without_metatomic_names_the_extra(tmp_path, capsys, monkeypatch):
 def test_ipi_metatomic_driver_gets_the_calculator_and_each_member(exported, tmp_path):
     """i-PI's own metatomic client (i-pi-driver-py -m metatomic), called as i-PI's socket loop calls it."""
     pytest.importorskip("ipi", reason="i-PI is in the ipi extra")
-    import json
-
     from ipi.pes.metatomic import MetatomicDriver
     from ipi.utils.units import unit_to_user
 
