@@ -5,7 +5,7 @@ partitioner's time, for grid, METIS (and the GNN partitioner where installed), k
 The graph is that of a 2-interaction model with r_max = 5 Å (the ethanol-rmd17 members').
 Writes quality.json beside this file; README.md holds the table.
 
-    OMP_NUM_THREADS=1 python benchmarks/partition/quality.py [--systems "water 10^4" ...]
+    OMP_NUM_THREADS=1 python benchmarks/partition/quality.py [--systems "water 10^4" ...] [--output FILE]
 """
 
 import argparse
@@ -43,6 +43,8 @@ def main() -> None:
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS))
     parser.add_argument("--parts", nargs="+", type=int, default=[2, 4, 8, 16, 32, 64])
     parser.add_argument("--methods", nargs="+", default=["grid", "metis"] + (["gnn"] if importlib.util.find_spec("mlpot.partition.gnn") else []))
+    parser.add_argument("--gnn-up-to", type=int, default=GNN_UP_TO, help="largest system (atoms) the GNN partitions")
+    parser.add_argument("--output", default=str(HERE / "quality.json"))
     args = parser.parse_args()
     methods = args.methods
     rows = []
@@ -52,7 +54,7 @@ def main() -> None:
         edge_index = np.stack([sender, receiver])
         for k in args.parts:
             for method in methods:
-                if method == "gnn" and len(atoms) > GNN_UP_TO:
+                if method == "gnn" and len(atoms) > args.gnn_up_to:
                     continue
                 start = time.perf_counter()
                 labels = labels_of(method, atoms, edge_index, k)
@@ -66,7 +68,7 @@ def main() -> None:
                     row["euclidean_redundancy"] = float(sizes.sum() / len(atoms))
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    (HERE / "quality.json").write_text(json.dumps(rows, indent=0) + "\n")
+    Path(args.output).write_text(json.dumps(rows, indent=0) + "\n")
 
 
 if __name__ == "__main__":
