@@ -60,6 +60,8 @@ def intertwiners(target: Representation, source: Representation) -> np.ndarray:
         null = vectors[:, values < NULL_TOLERANCE * max(values.max(initial=0.0), 1.0)].T  # [k, unknowns]
     else:
         null = np.eye(len(rows), dtype=np.complex128)
+    if len(null) == 0:
+        return np.zeros((0, d_t, d_s))
     primed = np.zeros((len(null), d_t, d_s), dtype=np.complex128)
     primed[:, rows, columns] = null
     solutions = (vectors_t[None] @ primed @ inverse_s[None]).reshape(len(null), -1)  # S = P_t S' P_s^-1

@@ -20,7 +20,7 @@ building [C, n, monomials] tensors).
 import functools
 import itertools
 import math
-from typing import Final, List, Tuple
+from typing import Callable, Final, List, Tuple
 
 import torch
 from e3nn import o3
@@ -143,16 +143,29 @@ def independent_basis(lmax_in: int, lmax_out: int, degree: int) -> Tuple[List[Tu
     return monomials, basis
 
 
+# (lmax_in, lmax_out, degree) -> (sorted monomials, basis [P, (lmax_out+1)^2, n_monomials])
+BasisFactory = Callable[[int, int, int], Tuple[List[Tuple[int, ...]], torch.Tensor]]
+
+
 class SymmetricContraction(nn.Module):
     """Element-dependent equivariant polynomials of degree 1..correlation, channel by channel.
 
     Input [n, (lmax_in+1)^2, C] -> output [n, (lmax_out+1)^2, C]. Nodes must be sorted by
     element, ``element_counts[z]`` of element index z in a row. :attr:`fused` picks the path.
+    ``basis`` builds the coupling maps of one degree (default :func:`independent_basis`; e.g.
+    :func:`mlpot.groups.product.o3_product_basis` takes them from the group layer).
     """
 
     fused: Final[bool]  # a TorchScript constant: a scripted model holds only the chosen path
 
-    def __init__(self, irreps_in: FeatureIrreps, irreps_out: FeatureIrreps, correlation: int, num_elements: int):
+    def __init__(
+        self,
+        irreps_in: FeatureIrreps,
+        irreps_out: FeatureIrreps,
+        correlation: int,
+        num_elements: int,
+        basis: BasisFactory = independent_basis,
+    ):
         super().__init__()
         if irreps_in.channels != irreps_out.channels:
             raise ValueError("symmetric contraction keeps the number of channels")
@@ -164,8 +177,8 @@ class SymmetricContraction(nn.Module):
         channels = irreps_in.channels
         bases, pair_monomials, triple_monomials, single = [], [], [], []
         for degree in range(1, correlation + 1):
-            monomials, basis = independent_basis(irreps_in.lmax, irreps_out.lmax, degree)
-            bases.append(basis)
+            monomials, degree_basis = basis(irreps_in.lmax, irreps_out.lmax, degree)
+            bases.append(degree_basis)
             {1: single, 2: pair_monomials, 3: triple_monomials}[degree].extend(monomials)
         # Pairs are evaluated once and reused as prefixes of the triples.
         pairs = sorted(set(pair_monomials) | {key[:2] for key in triple_monomials})
