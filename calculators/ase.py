@@ -28,39 +28,12 @@ from mlpot.allocator import keep_freed_memory
 from mlpot.config import DTYPES
 from mlpot.data import keys
 from mlpot.data.geometry import MIN_DISTANCE, check_finite, overlap_message
-from mlpot.data.graph import neighbour_pairs
+from mlpot.data.neighbours import VerletList
 from mlpot.devices import check_device
 from mlpot.errors import MLPotError
 from mlpot.kernels import set_kernels
 from mlpot.models.committee import ENERGIES_STD, ENERGY_STD, FORCES_STD
 from mlpot.models.io import load_model
-
-
-class _NeighbourCache:
-    """Pairs within r_max + skin and the geometry they were built for."""
-
-    def __init__(self, atoms: Atoms, cutoff: float) -> None:
-        self.numbers = atoms.numbers.copy()
-        self.pbc = atoms.pbc.copy()
-        self.cell = atoms.cell.array.copy()
-        self.positions = atoms.positions.copy()
-        self.sender, self.receiver, self.unit_shifts = neighbour_pairs(self.positions, self.cell, self.pbc, cutoff)
-        self.image_shifts = self.unit_shifts.astype(np.float64) @ self.cell  # [E_skin, 3]
-
-    def still_valid(self, atoms: Atoms, skin: float) -> bool:
-        if len(atoms) != len(self.numbers) or not np.array_equal(atoms.numbers, self.numbers):
-            return False
-        if not np.array_equal(atoms.pbc, self.pbc) or not np.array_equal(atoms.cell.array, self.cell):
-            return False
-        displacement = np.linalg.norm(atoms.positions - self.positions, axis=1)
-        return len(displacement) == 0 or float(displacement.max()) <= 0.5 * skin
-
-    def edges_within(self, positions: np.ndarray, r_max: float):
-        """(edge_index [2, E], image shifts [E, 3], squared lengths [E]) of the pairs inside r_max."""
-        vectors = positions[self.sender] - positions[self.receiver] + self.image_shifts  # [E_skin, 3]
-        squared = np.einsum("ij,ij->i", vectors, vectors)  # [E_skin]
-        inside = squared < r_max * r_max
-        return np.stack([self.sender[inside], self.receiver[inside]]), self.image_shifts[inside], squared[inside]
 
 
 class MLPotCalculator(Calculator):
@@ -116,7 +89,7 @@ class MLPotCalculator(Calculator):
         self.r_max = float(self.model.r_max)
         self.skin = float(skin)
         self.elements = [chemical_symbols[int(z)] for z in self.model.atomic_numbers]
-        self._neighbours: Optional[_NeighbourCache] = None
+        self._neighbours: Optional[VerletList] = None
         self.neighbour_list_builds = 0
         self.partitions = partitions
         self.partition_method = partition_method
@@ -146,8 +119,8 @@ class MLPotCalculator(Calculator):
             raise MLPotError("structure has no atoms")
         self._check_elements(atoms)
         check_finite(atoms, "structure")
-        if self._neighbours is None or not self._neighbours.still_valid(atoms, self.skin):
-            self._neighbours = _NeighbourCache(atoms, self.r_max + self.skin)
+        if self._neighbours is None or not self._neighbours.holds(atoms.numbers, atoms.positions, atoms.cell.array, atoms.pbc):
+            self._neighbours = VerletList(atoms.numbers, atoms.positions, atoms.cell.array, atoms.pbc, self.r_max, self.skin)
             self.neighbour_list_builds += 1
             self._part_labels = self._partition(atoms) if self.partitions > 1 or self.memory_budget is not None else None
         edge_index, shifts, squared_lengths = self._neighbours.edges_within(atoms.positions, self.r_max)

@@ -183,8 +183,8 @@ def test_the_neighbour_list_is_reused_within_the_skin_and_stays_exact():
         energy = kept(positions, numbers, cell, pbc, batch)
         fresh = D3BJDispersion(cutoff=D3["cutoff"], cn_cutoff=D3["cn_cutoff"]).double()
         torch.testing.assert_close(energy, fresh(positions, numbers, cell, pbc, batch), rtol=1e-13, atol=1e-15)
-        edges = kept._cache.edges
+        edges = kept._edges
         first = first or edges
         assert (edges is first) == (largest_move <= 0.5 * SKIN), step
     kept(positions, numbers, 1.01 * cell, pbc, batch)
-    assert kept._cache.edges is not edges
+    assert kept._edges is not edges

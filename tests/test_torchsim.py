@@ -86,6 +86,24 @@ def test_molecule_batch_equals_committee_calculator(ts):
         np.testing.assert_allclose(forces[index], atoms.get_forces(), rtol=0, atol=1e-10)
 
 
+def test_kept_neighbour_lists_give_a_fresh_builds_results(ts):
+    """Moves within skin / 2 reuse each system's list, a larger move rebuilds only that system's,
+    and the results equal a model that builds every list anew (skin 0)."""
+    from mlpot.engines.torchsim import MLPotModel
+
+    systems = periodic_systems()
+    kept, fresh = MLPotModel(CUAU, skin=0.5), MLPotModel(CUAU, skin=0.0)
+    kept(ts.io.atoms_to_state(systems, kept.device, kept.dtype))
+    first_lists = list(kept._lists)
+    for moved_system, move in [(0, 0.2), (2, 0.3)]:  # the second: 0.3 Å in system 2 only
+        systems[moved_system].positions[0] += [move, 0.0, 0.0]
+        state = ts.io.atoms_to_state(systems, kept.device, kept.dtype)
+        out, reference = kept(state), fresh(state)
+        for name in ("energy", "forces", "stress"):
+            np.testing.assert_allclose(out[name].numpy(), reference[name].numpy(), rtol=0, atol=1e-12)
+    assert [a is b for a, b in zip(kept._lists, first_lists)] == [True, True, False]
+
+
 def test_integrate_and_optimize_batches(ts):
     from mlpot.engines.torchsim import MLPotModel
 

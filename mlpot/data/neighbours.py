@@ -51,3 +51,38 @@ def _searchable_cell(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, c
         if not pbc[d]:
             search[d] = next(filler) * length
     return search
+
+
+class VerletList:
+    """The pairs of one structure within ``cutoff + skin``, kept while they still hold every pair
+    within ``cutoff``: same atoms, cell and periodicity, and no atom moved more than skin / 2
+    since the build (two atoms then approach by at most skin). The calculator, the TorchSim model
+    and the D3 term keep one per structure, so MD rebuilds lists every few dozen steps, not every
+    step; :meth:`edges_within` recomputes the stored pairs' vectors, which gives exactly the
+    pairs a fresh build would."""
+
+    def __init__(self, numbers: np.ndarray, positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray,
+                 cutoff: float, skin: float) -> None:
+        self.skin = float(skin)
+        self.numbers = np.array(numbers, copy=True)  # [N]
+        self.positions = np.array(positions, dtype=np.float64, copy=True)  # [N, 3] Å
+        self.cell = np.array(cell, dtype=np.float64, copy=True)  # [3, 3]
+        self.pbc = np.array(pbc, dtype=bool, copy=True)  # [3]
+        self.sender, self.receiver, self.unit_shifts = neighbour_pairs(self.positions, self.cell, self.pbc, cutoff + self.skin)
+        self.image_shifts = self.unit_shifts.astype(np.float64) @ self.cell  # [E_skin, 3] Å
+
+    def holds(self, numbers: np.ndarray, positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray) -> bool:
+        if len(numbers) != len(self.numbers) or not np.array_equal(numbers, self.numbers):
+            return False
+        if not np.array_equal(pbc, self.pbc) or not np.array_equal(cell, self.cell):
+            return False
+        moved = np.max(np.sum((positions - self.positions) ** 2, axis=1), initial=0.0)  # Å^2
+        return bool(moved <= (0.5 * self.skin) ** 2)
+
+    def edges_within(self, positions: np.ndarray, cutoff: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(edge_index [2, E], row 0 sender; image shifts [E, 3] Å; squared lengths [E]) of the
+        stored pairs now shorter than ``cutoff``."""
+        vectors = positions[self.sender] - positions[self.receiver] + self.image_shifts  # [E_skin, 3]
+        squared = np.einsum("ij,ij->i", vectors, vectors)  # [E_skin]
+        inside = squared < cutoff * cutoff
+        return np.stack([self.sender[inside], self.receiver[inside]]), self.image_shifts[inside], squared[inside]

@@ -18,7 +18,7 @@ Needs the 'torchsim' extra (torch-sim-atomistic); without it, importing this mod
 """
 
 from pathlib import Path
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -29,7 +29,7 @@ from torch import nn
 from mlpot.config import DTYPES
 from mlpot.data import keys
 from mlpot.data.geometry import MIN_DISTANCE, check_finite, overlap_message
-from mlpot.data.neighbours import neighbour_pairs
+from mlpot.data.neighbours import VerletList
 from mlpot.devices import check_device
 from mlpot.errors import MLPotError
 from mlpot.kernels import set_kernels
@@ -47,7 +47,10 @@ class MLPotModel(ModelInterface):
 
     ``model_or_path``: a model module, a model file, or a list of model files (a committee).
     ``dtype``: torch.float64 (default, as the calculator) or torch.float32, the precision of
-    the evaluation and of the outputs. ``kernel``: as for :class:`MLPotCalculator`.
+    the evaluation and of the outputs. ``kernel`` and ``skin`` (Å, neighbour-list reuse margin;
+    0 rebuilds every call): as for :class:`MLPotCalculator`. Each system keeps its own list, so
+    an integrate or optimize loop rebuilds a system's list only when one of its atoms has moved
+    more than skin / 2, or its cell changed.
     """
 
     def __init__(
@@ -58,11 +61,14 @@ class MLPotModel(ModelInterface):
         compute_forces: bool = True,
         compute_stress: bool = True,
         kernel: str = "auto",
+        skin: float = 0.5,
     ) -> None:
         super().__init__()
         if dtype not in DTYPES.values():
             raise MLPotError(f"dtype must be one of {', '.join(map(str, DTYPES.values()))}, got {dtype}")
         check_device(str(device), "device")
+        if not skin >= 0:
+            raise MLPotError(f"skin must be non-negative, got {skin}")
         if isinstance(model_or_path, nn.Module):
             model = model_or_path
         else:
@@ -76,6 +82,8 @@ class MLPotModel(ModelInterface):
         self._compute_stress = compute_stress
         self._memory_scales_with = "n_atoms_x_density"  # radial cutoff: edges grow with density
         self.r_max = float(self.model.r_max)
+        self.skin = float(skin)
+        self._lists: List[Optional[VerletList]] = []  # one per system of the last state
         self.elements = [chemical_symbols[int(z)] for z in self.model.atomic_numbers]
 
     def forward(self, state: "ts.SimState", **kwargs) -> Dict[str, torch.Tensor]:
@@ -124,19 +132,22 @@ class MLPotModel(ModelInterface):
     def _edges(self, positions: np.ndarray, cells: np.ndarray, numbers: np.ndarray, system_of_atom: np.ndarray,
                pbc: np.ndarray, num_systems: int):
         """Edge index [2, E] (global atom indices) and Cartesian shifts [E, 3] of all systems, each
-        system's neighbour list built on its own, as the calculator builds it."""
+        system's neighbour list kept on its own with a skin, as the calculator keeps it."""
         edge_blocks: List[np.ndarray] = []
         shift_blocks: List[np.ndarray] = []
+        if len(self._lists) != num_systems:
+            self._lists = [None] * num_systems
         for system in range(num_systems):
             atom_ids = np.flatnonzero(system_of_atom == system)  # [N_b], global index of each local atom
             local_positions = positions[atom_ids]  # [N_b, 3]
-            try:
-                sender, receiver, unit_shifts = neighbour_pairs(local_positions, cells[system], pbc, self.r_max)
-            except MLPotError as error:  # a periodic cell without volume
-                raise MLPotError(f"{_WHERE}: system {system}: {error}") from None
-            shifts = unit_shifts.astype(np.float64) @ cells[system]  # [E_b, 3]
-            vectors = local_positions[sender] - local_positions[receiver] + shifts  # [E_b, 3]
-            squared = np.einsum("ij,ij->i", vectors, vectors)  # [E_b]
+            structure = (numbers[atom_ids], local_positions, cells[system], pbc)
+            kept = self._lists[system]
+            if kept is None or not kept.holds(*structure):
+                try:
+                    kept = self._lists[system] = VerletList(*structure, self.r_max, self.skin)
+                except MLPotError as error:  # a periodic cell without volume
+                    raise MLPotError(f"{_WHERE}: system {system}: {error}") from None
+            (sender, receiver), shifts, squared = kept.edges_within(local_positions, self.r_max)  # [2, E_b], [E_b, 3], [E_b]
             if len(squared) and squared.min() < MIN_DISTANCE**2:
                 k = int(np.argmin(squared))
                 i, j = sorted((int(receiver[k]), int(sender[k])))

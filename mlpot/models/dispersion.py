@@ -23,16 +23,15 @@ what LAMMPS runs): the LAMMPS export refuses a model with dispersion and says to
 the cutoff (torch-dftd's polynomial smoothing), so MD conserves energy; no three-body term.
 """
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import ase.units
 import numpy as np
 import torch
 from torch import nn
 
-from mlpot.data.neighbours import neighbour_pairs
+from mlpot.data.neighbours import VerletList
 from mlpot.errors import MLPotError
 from mlpot.optional import require_extra
 
@@ -66,13 +65,14 @@ class D3BJDispersion(nn.Module):
         self.register_buffer("r0ab", torch.tensor(tables["r0ab"], dtype=dtype), persistent=False)  # [95, 95]
         self.register_buffer("rcov", torch.tensor(tables["rcov"], dtype=dtype), persistent=False)  # [95]
         self.register_buffer("r2r4", torch.tensor(tables["r2r4"], dtype=dtype), persistent=False)  # [95]
-        self._cache: Optional[_VerletList] = None
+        self._lists: Optional[List[VerletList]] = None  # one per graph of the last call
+        self._edges: Tuple[torch.Tensor, ...] = ()  # their edges, as neighbours() returns them
 
     def forward(
         self, positions: torch.Tensor, atomic_numbers: torch.Tensor, cell: torch.Tensor, pbc: torch.Tensor, batch: torch.Tensor
     ) -> torch.Tensor:
         num_nodes = positions.shape[0]
-        edge_index, unit_shifts, edge_graph = self.neighbours(positions, cell, pbc, batch)
+        edge_index, unit_shifts, edge_graph = self.neighbours(positions, atomic_numbers, cell, pbc, batch)
         if edge_index.shape[1] == 0:
             return positions.new_zeros(num_nodes)
         shifts = torch.bmm(unit_shifts.to(cell.dtype).unsqueeze(1), cell[edge_graph]).squeeze(1)  # [E, 3] Å
@@ -90,59 +90,24 @@ class D3BJDispersion(nn.Module):
 
     @torch.no_grad()
     def neighbours(
-        self, positions: torch.Tensor, cell: torch.Tensor, pbc: torch.Tensor, batch: torch.Tensor
+        self, positions: torch.Tensor, atomic_numbers: torch.Tensor, cell: torch.Tensor, pbc: torch.Tensor, batch: torch.Tensor
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Edges within the D3 cutoff (plus the skin) of every graph: edge_index [2, E] (row 0
-        sender), integer image shifts [E, 3] and the graph of each edge [E]; the cached list while it
-        is still valid."""
+        sender), integer image shifts [E, 3] and the graph of each edge [E]; the kept lists while
+        they hold."""
+        numbers_np = atomic_numbers.detach().cpu().numpy()
         positions_np = positions.detach().cpu().double().numpy()
         cells_np = cell.detach().cpu().double().numpy()
         pbc_np = pbc.detach().cpu().numpy().astype(bool)
-        batch_np = batch.detach().cpu().numpy()
-        cache = self._cache
-        if cache is not None and cache.holds(positions_np, cells_np, pbc_np, batch_np):
-            return tuple(t.to(positions.device) for t in cache.edges)
-        edges = self._build(positions_np, cells_np, pbc_np, batch_np)
-        self._cache = _VerletList(positions_np.copy(), cells_np.copy(), pbc_np.copy(), batch_np.copy(), edges)
-        return tuple(t.to(positions.device) for t in edges)
-
-    def _build(
-        self, positions_np: np.ndarray, cells_np: np.ndarray, pbc_np: np.ndarray, batch_np: np.ndarray
-    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        counts = np.bincount(batch_np, minlength=cells_np.shape[0]).tolist()
-        edges, images, graphs = [], [], []
-        start = 0
-        for graph, count in enumerate(counts):
-            sender, receiver, unit_shifts = neighbour_pairs(
-                positions_np[start:start + count], cells_np[graph], pbc_np[graph], self.cutoff + SKIN
+        bounds = np.cumsum(np.bincount(batch.detach().cpu().numpy(), minlength=len(cells_np)))  # [B] end of each graph
+        starts = np.concatenate([[0], bounds[:-1]])
+        structures = [(numbers_np[a:b], positions_np[a:b], cells_np[g], pbc_np[g]) for g, (a, b) in enumerate(zip(starts, bounds))]
+        lists = self._lists
+        if lists is None or len(lists) != len(structures) or not all(kept.holds(*s) for kept, s in zip(lists, structures)):
+            self._lists = [VerletList(*structure, self.cutoff, SKIN) for structure in structures]
+            self._edges = (
+                torch.from_numpy(np.concatenate([np.stack([v.sender, v.receiver]) + a for v, a in zip(self._lists, starts)], axis=1)),
+                torch.from_numpy(np.concatenate([v.unit_shifts for v in self._lists]).astype(np.int64)),
+                torch.from_numpy(np.concatenate([np.full(len(v.sender), g) for g, v in enumerate(self._lists)])),
             )
-            edges.append(np.stack([sender, receiver]) + start)
-            images.append(unit_shifts)
-            graphs.append(np.full(len(sender), graph))
-            start += count
-        return (
-            torch.from_numpy(np.concatenate(edges, axis=1).astype(np.int64)),
-            torch.from_numpy(np.concatenate(images).astype(np.int64)),
-            torch.from_numpy(np.concatenate(graphs).astype(np.int64)),
-        )
-
-
-@dataclass
-class _VerletList:
-    """A D3 neighbour list (cutoff + SKIN) and the structure it was built for."""
-
-    positions: np.ndarray  # [N, 3] Å
-    cells: np.ndarray  # [B, 3, 3]
-    pbc: np.ndarray  # [B, 3]
-    batch: np.ndarray  # [N]
-    edges: Tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # edge_index [2, E], unit shifts [E, 3], graph [E]
-
-    def holds(self, positions: np.ndarray, cells: np.ndarray, pbc: np.ndarray, batch: np.ndarray) -> bool:
-        """Whether every pair within the cutoff now is still in the list: same atoms and cells, and
-        no atom moved more than SKIN / 2 (two atoms approach by at most SKIN)."""
-        if positions.shape != self.positions.shape or not np.array_equal(batch, self.batch):
-            return False
-        if not (np.array_equal(cells, self.cells) and np.array_equal(pbc, self.pbc)):
-            return False
-        moved = np.max(np.sum((positions - self.positions) ** 2, axis=1), initial=0.0)  # Å^2
-        return bool(moved <= (0.5 * SKIN) ** 2)
+        return tuple(edges.to(device=positions.device, dtype=torch.long) for edges in self._edges)
