@@ -244,6 +244,22 @@ def test_lorentz_symmetric_contraction_of_four_vectors():
     assert _relative(np.einsum("ij,pjabc->piabc", matrix, basis), acted) < 1e-10
 
 
+def test_lorentz_symmetric_powers_and_complex_type_outputs():
+    group = Lorentz()
+    cubes, _ = symmetric_power(group, group.real_form("(1/2,1/2)"), 3)
+    assert group.irreps_in(cubes) == [("(1/2,1/2)", 1), ("(3/2,3/2)", 1)]  # 20 = 4 + 16
+    spinor = group.real_form("(0,1/2)+(1/2,0)")  # a Dirac spinor as 4 real components
+    squares, _ = symmetric_power(group, spinor, 2)
+    assert group.irreps_in(squares) == [("(0,1)+(1,0)", 1), ("(1/2,1/2)", 1)]
+    # (0,1)+(1,0) is real of complex type: one copy gives two real paths (C and J C)
+    basis = symmetric_contraction_basis(group, spinor, 2, "(0,1)+(1,0)")
+    assert basis.shape == (2, 6, 4, 4)
+    rng = np.random.default_rng(7)
+    params = _random_lorentz(rng)
+    d_in, d_out = group.element(*params, rep=spinor), group.element(*params, rep=group.real_form("(0,1)+(1,0)"))
+    assert _relative(np.einsum("ij,pjab->piab", d_out, basis), np.einsum("pkab,ax,by->pkxy", basis, d_in, d_in)) < 1e-10
+
+
 # --- bad input: one line --------------------------------------------------------------------
 
 
@@ -280,6 +296,11 @@ def test_bad_input_is_one_line():
     with pytest.raises(MLPotError) as error:
         SO3().irreps_in(SU2().irrep("1/2"))
     assert "half-integer" in _one_line(error)
+    nilpotent = np.zeros((3, 2, 2))
+    nilpotent[0, 0, 1] = 1.0  # a one-dimensional algebra of a non-diagonalisable matrix
+    with pytest.raises(MLPotError) as error:
+        intertwiners(Representation(nilpotent[:1], label="shear"), Representation(nilpotent[:1], label="shear"))
+    assert "diagonalisable" in _one_line(error)
 
 
 # --- SU(2) spin blocks ----------------------------------------------------------------------

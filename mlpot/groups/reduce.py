@@ -85,7 +85,12 @@ def _eigenbasis(matrix: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         _, _, vh = np.linalg.svd(matrix - centre * np.eye(len(matrix)))
         vectors.append(vh[len(matrix) - len(cluster) :].conj().T)
         values += [centre] * len(cluster)
-    return np.array(values), np.concatenate(vectors, axis=1)
+    basis = np.concatenate(vectors, axis=1)
+    values = np.array(values)
+    residual = np.abs(matrix @ basis - basis * values[None, :]).max(initial=0.0)
+    if np.linalg.cond(basis) > 1e8 or residual > 1e-8 * max(np.abs(matrix).max(), 1.0):
+        raise MLPotError("the first generator is not diagonalisable: order the generators with a compact one (a rotation) first")
+    return values, basis
 
 
 def _orthonormal_span(vectors: np.ndarray, rank: int) -> np.ndarray:
