@@ -29,7 +29,8 @@ def test_group_bases_span_the_default_bases_per_output_irrep():
             b = group[:, l_slice(lo)].reshape(len(group), -1)
             a, b = a[a.abs().amax(dim=1) > 1e-12], b[b.abs().amax(dim=1) > 1e-12]  # paths of this lo
             rank = torch.linalg.matrix_rank(torch.cat([a, b]), atol=1e-9).item()
-            assert len(b) == torch.linalg.matrix_rank(b, atol=1e-9).item() == torch.linalg.matrix_rank(a, atol=1e-9).item() == rank, (degree, lo)
+            ranks = [torch.linalg.matrix_rank(m, atol=1e-9).item() for m in (a, b)]
+            assert len(b) == ranks[0] == ranks[1] == rank, (degree, lo)
 
 
 def _path_features(block: SymmetricContraction, x: torch.Tensor) -> torch.Tensor:

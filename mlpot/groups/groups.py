@@ -20,7 +20,6 @@ from functools import lru_cache
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from scipy.linalg import expm
 
 from mlpot.errors import MLPotError
 from mlpot.groups.representation import Representation
@@ -269,10 +268,12 @@ class Lorentz(Group):
         """Real matrices of "(j,j)" or of "(m,n)+(n,m)" (m != n)."""
         parts = label.replace(" ", "").split("+")
         pairs = [_parse_pair(part) for part in parts]
-        if any(pair is None for pair in pairs) or not (
-            (len(pairs) == 1 and pairs[0][0] == pairs[0][1]) or (len(pairs) == 2 and pairs[0] == pairs[1][::-1] and pairs[0][0] != pairs[0][1])
-        ):
-            raise MLPotError(f"{self.name} has no real irrep {label!r} (real forms are '(j,j)' or '(m,n)+(n,m)', e.g. '(1/2,1/2)', '(0,1/2)+(1/2,0)')")
+        self_conjugate = len(pairs) == 1 and pairs[0] is not None and pairs[0][0] == pairs[0][1]
+        conjugate_pair = len(pairs) == 2 and None not in pairs and pairs[0] == pairs[1][::-1] and pairs[0][0] != pairs[0][1]
+        if not (self_conjugate or conjugate_pair):
+            raise MLPotError(
+                f"{self.name} has no real irrep {label!r} (real forms are '(j,j)' or '(m,n)+(n,m)', e.g. '(1/2,1/2)', '(0,1/2)+(1/2,0)')"
+            )
         if len(pairs) == 1:
             return _lorentz_self_conjugate_real(pairs[0][0])
         m, n = min(pairs[0], pairs[1])

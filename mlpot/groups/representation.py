@@ -34,7 +34,9 @@ class Representation:
     def __post_init__(self) -> None:
         generators = np.asarray(self.generators)
         if generators.ndim != 3 or generators.shape[1] != generators.shape[2]:
-            raise MLPotError(f"representation {self.label!r}: generators must be square matrices [n_gen, d, d], got shape {generators.shape}")
+            raise MLPotError(
+                f"representation {self.label!r}: generators must be square matrices [n_gen, d, d], got shape {generators.shape}"
+            )
         discrete = np.asarray(self.discrete)
         if discrete.size == 0:
             discrete = np.zeros((0,) + generators.shape[1:], dtype=generators.dtype)
@@ -59,7 +61,9 @@ class Representation:
         """The group element exp(sum_a c_a X_a) on this representation, [d, d]."""
         coefficients = np.asarray(coefficients, dtype=np.float64)
         if coefficients.shape != (len(self.generators),):
-            raise MLPotError(f"representation {self.label!r}: need {len(self.generators)} algebra coefficients, got shape {coefficients.shape}")
+            raise MLPotError(
+                f"representation {self.label!r}: need {len(self.generators)} algebra coefficients, got shape {coefficients.shape}"
+            )
         return expm(np.tensordot(coefficients, self.generators, axes=1))
 
 
@@ -113,4 +117,7 @@ def _check_compatible(reps: Sequence[Representation]) -> None:
     n_disc = {len(rep.discrete) for rep in reps}
     if len(n_gen) > 1 or len(n_disc) > 1:
         labels = ", ".join(repr(rep.label) for rep in reps)
-        raise MLPotError(f"representations {labels} belong to different groups (numbers of generators {sorted(n_gen)}, discrete elements {sorted(n_disc)})")
+        raise MLPotError(
+            f"representations {labels} belong to different groups "
+            f"(numbers of generators {sorted(n_gen)}, discrete elements {sorted(n_disc)})"
+        )
