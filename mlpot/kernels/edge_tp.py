@@ -182,7 +182,7 @@ def edge_tp(
 ) -> Tensor:
     """Target ``target`` of the 4-linear form; the target's own operand is None.
     dims = [N_senders, N_receivers, D_in, P, D_sh, Q, C]. Differentiable to any order."""
-    if torch.jit.is_scripting():
+    if torch.jit.is_scripting() or torch.compiler.is_compiling():  # the registered operator
         return torch.ops.mlpot.edge_tp(x, w, y, o, sender, receiver, triples, starts, sh_index, coeff, target, dims)
     return _eager(x, w, y, o, sender, receiver, triples, starts, sh_index, coeff, target, dims)
 

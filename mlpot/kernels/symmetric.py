@@ -202,7 +202,7 @@ def symmetric(
     dims: List[int],
 ) -> Tensor:
     """One mode of the contraction (see the module docstring); dims = [N, D, K, nnz, C, Z]."""
-    if torch.jit.is_scripting():
+    if torch.jit.is_scripting() or torch.compiler.is_compiling():  # the registered operator
         return torch.ops.mlpot.symmetric(x, B, G, H, monomials, starts, pair_k, element, mode, dims)
     return _eager(x, B, G, H, monomials, starts, pair_k, element, mode, dims)
 

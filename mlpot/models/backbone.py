@@ -296,7 +296,13 @@ class Backbone(nn.Module):
         order = torch.argsort(species, stable=True)
         inverse = torch.empty_like(order)
         inverse[order] = torch.arange(order.shape[0], device=order.device)
-        element_counts: List[int] = torch.bincount(species, minlength=self.num_elements).tolist()
+        # [num_elements] whatever the species (bincount's length would depend on the data)
+        element_counts: List[int] = torch.zeros(self.num_elements, dtype=torch.long, device=species.device).index_add(
+            0, species, torch.ones_like(species)).tolist()
+        if torch.compiler.is_compiling():  # torch.export: the counts are sizes that add up to the nodes
+            for count in element_counts:
+                torch._check(count >= 0)
+            torch._check(sum(element_counts) == species.shape[0])
         sender = inverse[edge_index[0]]
         receiver = inverse[edge_index[1]]
         lengths = torch.linalg.vector_norm(vectors, dim=1, keepdim=True)  # [E, 1]

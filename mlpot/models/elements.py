@@ -36,6 +36,9 @@ def species_table(numbers: Sequence[int]) -> torch.Tensor:
 def species_of(table: torch.Tensor, atomic_numbers: torch.Tensor) -> torch.Tensor:
     """Atomic numbers [N] -> model element indices [N]; unknown elements fail loudly."""
     species = table[atomic_numbers]
+    if torch.compiler.is_compiling():  # no data-dependent branch in an exported graph: a run-time assert
+        torch._assert_async(torch.all(species >= 0), "atomic numbers are not among the model's elements")
+        return species
     if bool((species < 0).any()):
         unknown: List[int] = torch.unique(atomic_numbers[species < 0]).tolist()
         raise RuntimeError(f"atomic numbers {unknown} are not among the model's elements")

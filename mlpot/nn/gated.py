@@ -25,7 +25,7 @@ from torch import nn
 
 from mlpot.nn.convolution import EdgeTensorProduct, PathLinear
 from mlpot.nn.irreps import FeatureIrreps
-from mlpot.nn.linear import EquivariantLinear
+from mlpot.nn.linear import EquivariantLinear, elements_in_rows
 
 ACTIVATIONS = {"silu": torch.nn.functional.silu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
 
@@ -63,8 +63,7 @@ class EdgeElementEmbedding(nn.Module):
         self.target = nn.Parameter(torch.randn(num_elements, channels) * 1e-3)
 
     def forward(self, radial: torch.Tensor, element_counts: List[int], sender: torch.Tensor, receiver: torch.Tensor) -> torch.Tensor:
-        counts = torch.tensor(element_counts, dtype=torch.long, device=radial.device)
-        species = torch.repeat_interleave(torch.arange(len(element_counts), device=radial.device), counts)  # [N]
+        species = elements_in_rows(element_counts, radial.device)  # [N]
         source = self.source.index_select(0, species.index_select(0, sender))  # [E, C]
         target = self.target.index_select(0, species.index_select(0, receiver))
         return torch.cat([radial, source, target], dim=1)

@@ -57,6 +57,15 @@ class EquivariantLinear(nn.Module):
         return out
 
 
+def elements_in_rows(element_counts: List[int], device: torch.device) -> torch.Tensor:
+    """Element index of each row [sum(element_counts)] of nodes sorted by element. Built from
+    the counts' sizes, not from a tensor of them, so torch.export sees no data-dependent length."""
+    blocks: List[torch.Tensor] = []
+    for z, count in enumerate(element_counts):
+        blocks.append(torch.full((count,), z, dtype=torch.long, device=device))
+    return torch.cat(blocks)
+
+
 class ElementLinear(nn.Module):
     """Per-l channel mixing with a separate weight matrix for each element.
 
@@ -80,6 +89,6 @@ class ElementLinear(nn.Module):
     def forward(self, x: torch.Tensor, element_counts: List[int]) -> torch.Tensor:
         blocks: List[torch.Tensor] = []
         for z, group in enumerate(torch.split(x, element_counts, dim=0)):
-            if element_counts[z] > 0:
+            if torch.compiler.is_compiling() or element_counts[z] > 0:  # export: no branch on a count
                 blocks.append(_mix_per_degree(group, self.weight[z] * self.scale, self.lmax))
         return torch.cat(blocks, dim=0)

@@ -29,6 +29,7 @@ from torch import nn
 from mlpot.kernels import default_fused
 from mlpot.kernels.symmetric import coupling_pairs, monomial_table, symmetric
 from mlpot.nn.irreps import FeatureIrreps, l_slice
+from mlpot.nn.linear import elements_in_rows
 
 
 def _coupling_chains(lmax_in: int, lo: int, degree: int) -> List[torch.Tensor]:
@@ -245,15 +246,14 @@ class SymmetricContraction(nn.Module):
         blocks: List[torch.Tensor] = []
         # split, not slicing: its backward concatenates instead of zero-filling per element
         for z, group in enumerate(torch.split(monomials, element_counts, dim=1)):
-            if element_counts[z] > 0:
+            if torch.compiler.is_compiling() or element_counts[z] > 0:  # export: no branch on a count
                 coefficients = torch.mm(self.weight[z].t(), basis).view(-1, dim_out, num_monomials)  # [C, D_out, M]
                 blocks.append(torch.bmm(group, coefficients.transpose(1, 2)))  # [C, n_z, D_out]
         return torch.cat(blocks, dim=1).permute(1, 2, 0)  # [n, D_out, C]
 
     def _fused(self, x: torch.Tensor, element_counts: List[int]) -> torch.Tensor:
         num_elements = self.weight.shape[0]
-        counts = torch.tensor(element_counts, dtype=torch.long, device=x.device)
-        element = torch.repeat_interleave(torch.arange(num_elements, device=x.device), counts)  # [n]
+        element = elements_in_rows(element_counts, x.device)  # [n]
         coefficients = torch.matmul(self.pair_basis, self.weight)  # [Z, nnz, C]
         dims = [x.shape[0], x.shape[1], self.basis.shape[1], coefficients.shape[1], x.shape[2], num_elements]
         return symmetric(
