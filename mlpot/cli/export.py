@@ -2,6 +2,7 @@
 
   mlpot export --model M.model --format lammps -o M-lammps.pt [--dtype float32] [--kernel reference] [--without-dispersion]
   mlpot export --model M.model --format metatomic -o M-metatomic.pt [--dtype float32] [--without-dispersion]
+  mlpot export --model M.model --format aoti -o M.pt2 [--dtype float32] [--kernel reference] [--without-dispersion]
 """
 
 import argparse
@@ -13,7 +14,8 @@ from mlpot.files import check_output_file
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="mlpot model file")
-    parser.add_argument("--format", default="lammps", choices=["lammps", "metatomic"], help="target engine (lammps, metatomic)")
+    parser.add_argument("--format", default="lammps", choices=["lammps", "metatomic", "aoti"],
+                        help="target engine (lammps, metatomic) or aoti: an AOTInductor package for LAMMPS and Python")
     parser.add_argument("-o", "--output", required=True, help="file to write, e.g. M-lammps.pt")
     parser.add_argument("--dtype", default="float64", help="float64 (default) or float32")
     parser.add_argument("--kernel", default="auto", choices=KERNELS,
@@ -27,8 +29,9 @@ def run(args: argparse.Namespace) -> int:
     from mlpot.models.committee import Committee
     from mlpot.models.io import load_model
 
-    if not str(args.output).endswith(".pt"):
-        raise MLPotError(f"-o {args.output} must end in .pt")
+    suffix = ".pt2" if args.format == "aoti" else ".pt"
+    if not str(args.output).endswith(suffix):
+        raise MLPotError(f"-o {args.output} must end in {suffix}")
     check_output_file(args.output, "-o")
     if args.format == "metatomic":  # the import says which extra is missing, before the model loads
         from pathlib import Path
@@ -39,17 +42,28 @@ def run(args: argparse.Namespace) -> int:
         print(summary(export_metatomic(model, args.output, args.dtype, args.kernel, args.without_dispersion, Path(args.model).stem)))
         return 0
     model = load_model(args.model)
-    path = export_lammps(model, args.output, args.dtype, args.kernel, args.without_dispersion)
-    metadata = read_metadata(path)
+    if args.format == "aoti":
+        from mlpot.export import aoti
+
+        path = aoti.export_aoti(model, args.output, args.dtype, args.kernel, args.without_dispersion)
+        metadata = aoti.read_metadata(path)
+    else:
+        path = export_lammps(model, args.output, args.dtype, args.kernel, args.without_dispersion)
+        metadata = read_metadata(path)
     print(f"wrote {path}: elements {metadata['elements']}, r_max {metadata['r_max']} Å, "
           f"{metadata['num_interactions']} interactions, {metadata['dtype']}, {metadata['kernel']} kernels")
     if isinstance(model, Committee):
         print(f"committee of {len(model.members)} potentials: exported as their mean; "
-              "the spread (energy_std, forces_std) is dropped, pair_style mlpot has no place for it")
+              f"the spread (energy_std, forces_std) is dropped, {'the package' if args.format == 'aoti' else 'pair_style mlpot'} has no place for it")
     if metadata["dispersion"] not in ("", "none"):
         print(f"WARNING: the export leaves out the model's D3 dispersion; in LAMMPS: pair_style hybrid/overlay mlpot "
               f"{metadata['dispersion'].removeprefix('pair_style ')} / pair_coeff * * mlpot {path} <elements> / "
               "pair_coeff * * dispersion/d3 <elements>")
     else:
         print(f"LAMMPS: pair_style mlpot / pair_coeff * * {path} <element of each atom type>")
+    if args.format == "aoti":
+        from mlpot.export.ops_library import build_ops_library
+
+        ops = f"torch.ops.load_library('{build_ops_library()}'); " if metadata["kernel"] == "fused" else ""
+        print(f"Python: {ops}model = torch._inductor.aoti_load_package('{path}')")
     return 0

@@ -23,16 +23,14 @@ With the fused path (the default where mlpot's CPU library is built) the scripte
 same kernels (calculators/lammps/mlpot_ops.cpp), so a plugin built by this mlpot version is
 needed. ``kernel="reference"`` exports plain torch operations only.
 
-torch has deprecated TorchScript in favour of torch.export / AOTInductor. This module's forward
-uses no Python-only constructs, so ``torch.export.export(LAMMPSPotential(model), example_inputs)``
-followed by ``torch._inductor.aoti_compile_and_package`` is where an AOTInductor package would
-be produced instead of ``torch.jit.script``; the pair style would then load it with
-``torch::inductor::AOTIModelPackageLoader`` in place of ``torch::jit::load``.
+torch has deprecated TorchScript in favour of torch.export / AOTInductor: :mod:`mlpot.export.aoti`
+compiles the same :class:`LAMMPSPotential` into an AOTInductor package (.pt2), which the pair
+style loads beside TorchScript files.
 """
 
 import copy
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 from ase.data import chemical_symbols
@@ -97,11 +95,12 @@ def dispersion_pair_style(model: nn.Module) -> Optional[str]:
     return f"pair_style dispersion/d3 bj {d3['functional']} {d3['cutoff']:.6g} {d3['cn_cutoff']:.6g}"
 
 
-def export_lammps(
-    model: nn.Module, path: Union[str, Path], dtype: str = "float64", kernel: str = "auto", without_dispersion: bool = False
-) -> Path:
-    """Script ``model`` for LAMMPS and save it with its metadata (atomically); ``kernel`` as in
-    :func:`mlpot.kernels.set_kernels` (the CPU kernels, as LAMMPS runs on the CPU).
+def prepare_for_export(
+    model: nn.Module, dtype: str = "float64", kernel: str = "auto", without_dispersion: bool = False
+) -> Tuple[LAMMPSPotential, Dict[str, str]]:
+    """A copy of ``model`` wrapped as :class:`LAMMPSPotential` in ``dtype`` on the ``kernel`` path,
+    and the metadata records an export carries (see the module docstring); shared by the
+    TorchScript export here and the AOTInductor one (:mod:`mlpot.export.aoti`).
 
     A model with D3 dispersion is refused unless ``without_dispersion``: pair_style mlpot's ghost
     atoms reach num_interactions x r_max, far short of D3's cutoff, so the export holds only
@@ -124,8 +123,7 @@ def export_lammps(
         if isinstance(getattr(module, "dispersion", None), D3BJDispersion):
             module.dispersion = None  # node_energy, which is what is exported, never calls it
     fused = set_kernels(model, kernel, "cpu")
-    scripted = torch.jit.script(LAMMPSPotential(model))
-    extra_files = {
+    metadata = {
         "format": FORMAT,
         "elements": " ".join(chemical_symbols[int(z)] for z in model.atomic_numbers),
         "r_max": repr(float(model.r_max)),
@@ -135,6 +133,17 @@ def export_lammps(
         "mlpot_version": mlpot.__version__,
         "dispersion": d3_line or "none",  # left out of the export: LAMMPS must add it
     }
+    return LAMMPSPotential(model), metadata
+
+
+def export_lammps(
+    model: nn.Module, path: Union[str, Path], dtype: str = "float64", kernel: str = "auto", without_dispersion: bool = False
+) -> Path:
+    """Script ``model`` for LAMMPS and save it with its metadata (atomically); ``kernel`` as in
+    :func:`mlpot.kernels.set_kernels` (the CPU kernels, as LAMMPS runs on the CPU); dispersion
+    as in :func:`prepare_for_export`."""
+    potential, extra_files = prepare_for_export(model, dtype, kernel, without_dispersion)
+    scripted = torch.jit.script(potential)
     path = Path(path)
     with atomic_output(path, "wb") as stream:
         torch.jit.save(scripted, stream, _extra_files=extra_files)
