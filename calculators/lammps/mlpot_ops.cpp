@@ -242,15 +242,16 @@ Tensor symmetric(const Tensor& x, const c10::optional<Tensor>& B, const c10::opt
 
 }  // namespace
 
-// The schemas of mlpot/kernels/edge_tp.py and symmetric.py (torch.library writes int as SymInt).
+// The schemas of mlpot/kernels/edge_tp.py and symmetric.py, as torch.library writes them (int as
+// SymInt): an AOTInductor package checks a call's serialized argument types against them.
 #ifndef MLPOT_OPS_NAMESPACE
 #define MLPOT_OPS_NAMESPACE mlpot
 #endif
 TORCH_LIBRARY(MLPOT_OPS_NAMESPACE, m) {
   m.def("edge_tp(Tensor? x, Tensor? w, Tensor? y, Tensor? o, Tensor sender, Tensor receiver, Tensor triples, "
-        "Tensor starts, Tensor sh_index, Tensor coeff, int target, int[] dims) -> Tensor",
+        "Tensor starts, Tensor sh_index, Tensor coeff, SymInt target, SymInt[] dims) -> Tensor",
         &edge_tp);
   m.def("symmetric(Tensor x, Tensor? B, Tensor? G, Tensor? H, Tensor monomials, Tensor starts, Tensor pair_k, "
-        "Tensor element, int mode, int[] dims) -> Tensor",
+        "Tensor element, SymInt mode, SymInt[] dims) -> Tensor",
         &symmetric);
 }

@@ -9,13 +9,15 @@
         that node plus a shift (on one rank every ghost is an image of a local atom, and the
         graph is the periodic one ASE builds), with edges into nodes within L - 1 hops only.
         Both cuts change no number and remove most of the ghost shell's work;
-     4. one call of the exported module; forces (on local and ghost nodes), energy, per-atom
+     4. one call of the exported model (a TorchScript module, file *.pt, or an AOTInductor package,
+        *.pt2: the same function compiled ahead of time by `mlpot export --format aoti`); forces (on local and ghost nodes), energy, per-atom
         energy, global, per-atom and centroid virial are added to LAMMPS's arrays;
      5. with newton off, ghost forces and per-atom virials are sent back to their owners here
         (with newton on LAMMPS does that itself). */
 
 // torch first: LAMMPS headers define macros (FLERR, ...) that torch's headers need not see.
 #include <torch/script.h>
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/csrc/jit/python/update_graph_executor_opt.h>
 #include <ATen/Parallel.h>
 
@@ -44,7 +46,8 @@
 
 using namespace LAMMPS_NS;
 
-static const char *const FORMAT = "mlpot-lammps/1";
+static const char *const FORMAT = "mlpot-lammps/1";           // TorchScript file
+static const char *const PACKAGE_FORMAT = "mlpot-aoti/1";     // AOTInductor package
 
 // Chemical symbols by atomic number (index 0 unused).
 static const char *const SYMBOLS[] = {
@@ -59,7 +62,9 @@ static const char *const SYMBOLS[] = {
 static const int NUM_SYMBOLS = sizeof(SYMBOLS) / sizeof(SYMBOLS[0]);
 
 struct PairMLPot::Model {
-  torch::jit::Module module;
+  torch::jit::Module module;                                               // a *.pt file, or
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> package;        // a *.pt2 package
+  std::vector<std::string> outputs;    // the package's outputs in order (its "outputs" record)
   std::string path;
   std::vector<std::string> elements;    // symbols in model order
   double r_max = 0.0;
@@ -103,26 +108,52 @@ std::string join(const std::vector<std::string> &words)
   return out;
 }
 
+bool ends_with(const std::string &text, const std::string &end)
+{
+  return text.size() >= end.size() && text.compare(text.size() - end.size(), end.size(), end) == 0;
+}
+
 // Load `path` into `model`; returns an empty string on success, else the one-line reason.
+// *.pt2 is an AOTInductor package, anything else a TorchScript file; both carry the same records.
 std::string load_model(const std::string &path, PairMLPot::Model &model)
 {
-  const std::string how = "export it with `mlpot export --model M.model --format lammps -o M-lammps.pt`";
+  const bool is_package = ends_with(path, ".pt2");
+  const std::string how = is_package
+      ? "export it with `mlpot export --model M.model --format aoti -o M.pt2`"
+      : "export it with `mlpot export --model M.model --format lammps -o M-lammps.pt`";
+  const char *const expected = is_package ? PACKAGE_FORMAT : FORMAT;
   if (!std::ifstream(path, std::ios::binary).good())
     return "cannot open model file " + path + " (missing or not readable)";
-  torch::jit::ExtraFilesMap extra{{"format", ""},           {"elements", ""}, {"r_max", ""},
-                                  {"num_interactions", ""}, {"dtype", ""},    {"mlpot_version", ""}};
-  try {
-    model.module = torch::jit::load(path, torch::kCPU, extra);
-  } catch (const std::exception &e) {
-    return path + " is not an exported mlpot model (not a TorchScript archive: " +
-        first_line(e.what()) + "); " + how;
+  std::unordered_map<std::string, std::string> extra{{"format", ""},           {"elements", ""}, {"r_max", ""},
+                                                     {"num_interactions", ""}, {"dtype", ""},    {"mlpot_version", ""}};
+  if (is_package) {
+    try {
+      model.package = std::make_unique<torch::inductor::AOTIModelPackageLoader>(path);
+    } catch (const std::exception &e) {
+      return path + " is not an exported mlpot model (not an AOTInductor package for this torch: " +
+          first_line(e.what()) + "); " + how;
+    }
+    for (const auto &record : model.package->get_metadata()) extra[record.first] = record.second;
+    std::istringstream names(extra["outputs"]);
+    model.outputs.clear();
+    for (std::string name; names >> name;) model.outputs.push_back(name);
+    for (const char *name : {"energy", "node_energy", "forces", "virial", "atom_virial"})
+      if (std::find(model.outputs.begin(), model.outputs.end(), name) == model.outputs.end())
+        return path + " does not list the output '" + name + "' in its 'outputs' record; " + how;
+  } else {
+    try {
+      model.module = torch::jit::load(path, torch::kCPU, extra);
+    } catch (const std::exception &e) {
+      return path + " is not an exported mlpot model (not a TorchScript archive: " +
+          first_line(e.what()) + "); " + how;
+    }
   }
   const std::string &format = extra["format"];
-  if (format != FORMAT) {
-    if (format.rfind("mlpot-lammps/", 0) == 0)
-      return path + " has format " + format + " but this pair style reads " + FORMAT +
+  if (format != expected) {
+    if (format.rfind(is_package ? "mlpot-aoti/" : "mlpot-lammps/", 0) == 0)
+      return path + " has format " + format + " but this pair style reads " + expected +
           "; rebuild the plugin with the mlpot that exported it (mlpot lammps build)";
-    return path + " is not an exported mlpot model (no '" + FORMAT + "' format record); " + how;
+    return path + " is not an exported mlpot model (no '" + expected + "' format record); " + how;
   }
   std::istringstream symbols(extra["elements"]);
   model.elements.clear();
@@ -144,7 +175,7 @@ std::string load_model(const std::string &path, PairMLPot::Model &model)
     return path + " has empty elements or a non-positive r_max or num_interactions; " + how;
   model.mlpot_version = extra["mlpot_version"];
   model.path = path;
-  model.module.eval();
+  if (!is_package) model.module.eval();
   return "";
 }
 
@@ -420,15 +451,21 @@ void PairMLPot::compute(int eflag, int vflag)
     torch::Tensor local_mask = torch::zeros({nodes}, torch::TensorOptions().dtype(torch::kBool));
     local_mask.slice(0, 0, nlocal).fill_(true);
 
-    c10::IValue output;
+    std::unordered_map<std::string, torch::Tensor> out;    // energy, node_energy, forces, virial, atom_virial
     try {
-      output = model->module.forward({positions, atomic_numbers, edge_index, shifts, local_mask});
+      if (model->package) {
+        const std::vector<torch::Tensor> values =
+            model->package->run({positions, atomic_numbers, edge_index, shifts, local_mask});
+        for (size_t k = 0; k < values.size() && k < model->outputs.size(); ++k) out[model->outputs[k]] = values[k];
+      } else {
+        const auto dict = model->module.forward({positions, atomic_numbers, edge_index, shifts, local_mask}).toGenericDict();
+        for (const auto &item : dict) out[item.key().toStringRef()] = item.value().toTensor();
+      }
     } catch (const std::exception &e) {
       error->one(FLERR, "pair_style mlpot: the model failed: " + script_error(e.what()));
     }
-    const auto out = output.toGenericDict();
     auto result = [&out](const char *key) {
-      return out.at(key).toTensor().to(torch::kFloat64).contiguous();
+      return out.at(key).to(torch::kFloat64).contiguous();
     };
 
     const torch::Tensor forces = result("forces");    // [nodes, 3]

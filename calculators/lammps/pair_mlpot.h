@@ -1,8 +1,9 @@
-/* pair_style mlpot: an mlpot potential exported with `mlpot export --format lammps`.
+/* pair_style mlpot: an mlpot potential exported with `mlpot export --format lammps` (TorchScript,
+   *.pt) or `mlpot export --format aoti` (AOTInductor package, *.pt2; chosen by the suffix).
 
      plugin load /abs/path/libmlpot_pair.so
      pair_style  mlpot
-     pair_coeff  * * M-lammps.pt Cu Au        (one element per atom type)
+     pair_coeff  * * M-lammps.pt Cu Au        (one element per atom type; or M.pt2)
 
    Each rank hands its local atoms and the ghost atoms out to num_interactions * r_max to the
    TorchScript module as one graph (ordered pairs closer than r_max; periodic images of one
@@ -41,7 +42,7 @@ class PairMLPot : public Pair {
   void unpack_reverse_comm(int n, int *list, double *buf) override;
   double memory_usage() override;
 
-  struct Model;    // the loaded TorchScript module and its metadata (pair_mlpot.cpp)
+  struct Model;    // the loaded TorchScript module or AOTInductor package and its metadata (pair_mlpot.cpp)
 
  protected:
   void allocate();
