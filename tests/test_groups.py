@@ -65,12 +65,12 @@ def _e3nn_to_group(l: int) -> np.ndarray:
 
 def test_o3_clebsch_gordan_equal_e3nn_up_to_basis():
     group = O3()
-    changes = {l: _e3nn_to_group(l) for l in range(5)}
-    for l in range(5):
+    changes = {l: _e3nn_to_group(l) for l in range(7)}
+    for l in range(7):
         assert np.allclose(changes[l] @ changes[l].T, np.eye(2 * l + 1), atol=1e-12)  # orthogonal
     checked = 0
-    for l1 in range(3):
-        for l2 in range(3):
+    for l1 in range(4):
+        for l2 in range(4):
             rep1, rep2 = group.irrep(f"{l1}{'eo'[l1 % 2]}"), group.irrep(f"{l2}{'eo'[l2 % 2]}")
             couplings = reduce_product(group, rep1, rep2)
             assert [label for label, _ in couplings] == [f"{l3}{'eo'[(l1 + l2) % 2]}" for l3 in range(abs(l1 - l2), l1 + l2 + 1)]
@@ -81,7 +81,7 @@ def test_o3_clebsch_gordan_equal_e3nn_up_to_basis():
                 overlap = abs(np.vdot(mine, theirs)) / (np.linalg.norm(mine) * np.linalg.norm(theirs))
                 assert overlap == pytest.approx(1.0, abs=1e-10), (l1, l2, l3)
                 checked += 1
-    assert checked == 19
+    assert checked == 44
 
 
 def test_o3_rotation_and_inversion_act_on_reductions():
@@ -214,7 +214,11 @@ def test_lorentz_four_vector_and_real_forms():
         ("(1/2,1/2)", "(1,1)", True),
         ("(0,1/2)+(1/2,0)", "(1/2,1/2)", True),
         ("(0,1)+(1,0)", "(1/2,1/2)", True),
+        ("(0,1)+(1,0)", "(0,1)+(1,0)", True),  # (0,0) and (1,1) twice each
+        ("(1,1)", "(1,1)", True),
+        ("(1,1)", "(0,1/2)+(1/2,0)", True),
         ("(1/2,0)", "(0,1/2)", False),
+        ("(1/2,0)", "(1/2,0)", False),
         ("(1,1/2)", "(1/2,1/2)", False),
     ],
 )

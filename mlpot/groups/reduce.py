@@ -41,21 +41,21 @@ def intertwiners(target: Representation, source: Representation) -> np.ndarray:
     rows, columns = np.nonzero(np.abs(values_t[:, None] - values_s[None, :]) < 1e-6)  # unknowns S'[i, j]
     if len(rows) == 0:
         return np.zeros((0, d_t, d_s))
-    blocks = []
+    # null space from the Gram matrix G = sum_g E_g^H E_g of the equations E_g S' = A S' - S' B
+    # over the unknowns (its eigenvalues are the squared singular values; the nonzero ones are O(1)
+    # for these integer-weight equations, so the gap is wide)
+    gram = np.zeros((len(rows), len(rows)), dtype=np.complex128)
+    same_row = rows[:, None] == rows[None, :]
+    same_column = columns[:, None] == columns[None, :]
     for m_t, m_s in list(zip(target.generators[1:], source.generators[1:])) + list(zip(target.discrete, source.discrete)):
         a = inverse_t @ m_t @ vectors_t  # [d_t, d_t] in the eigenbasis
         b = inverse_s @ m_s @ vectors_s  # [d_s, d_s]
-        # (A S' - S' B)[p, q] as a linear map of the unknowns S'[i, j]
-        equation = np.zeros((d_t, d_s, len(rows)), dtype=np.complex128)
-        for u, (i, j) in enumerate(zip(rows, columns)):
-            equation[:, j, u] += a[:, i]
-            equation[i, :, u] -= b[j, :]
-        blocks.append(equation.reshape(d_t * d_s, len(rows)))
-    if blocks:
-        equations = np.concatenate(blocks)  # [rows, unknowns]
-        # null space from the Gram matrix (its eigenvalues are the squared singular values; the
-        # nonzero ones are O(1) for these integer-weight equations, so the gap is wide)
-        gram = equations.conj().T @ equations
+        a_sub, b_sub = a[np.ix_(rows, rows)], b[np.ix_(columns, columns)]  # [U, U]
+        # unknown u is E_u = a[:, i_u] e_{j_u}^T - e_{i_u} b[j_u, :]; G[u, v] = <E_u, E_v>
+        gram += (a.conj().T @ a)[np.ix_(rows, rows)] * same_column
+        gram -= a_sub.conj().T * b_sub.T + a_sub * b_sub.conj()
+        gram += same_row * (b @ b.conj().T)[np.ix_(columns, columns)].T
+    if len(target.generators) + len(target.discrete) > 1:
         values, vectors = np.linalg.eigh(gram)
         null = vectors[:, values < NULL_TOLERANCE * max(values.max(initial=0.0), 1.0)].T  # [k, unknowns]
     else:
@@ -74,6 +74,10 @@ def _eigenbasis(matrix: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Eigenvalues [d] and eigenvectors [d, d] (columns) of a diagonalisable matrix, each
     eigenspace given an orthonormal basis (np.linalg.eig returns nearly parallel vectors inside
     a degenerate eigenspace, which makes the basis singular)."""
+    hermitian = 1j * matrix  # Hermitian when the matrix is anti-Hermitian (a unitary action)
+    if np.abs(hermitian - hermitian.conj().T).max(initial=0.0) < 1e-12 * max(np.abs(matrix).max(initial=0.0), 1.0):
+        values, basis = np.linalg.eigh(hermitian)
+        return -1j * values, basis
     estimates = np.linalg.eigvals(matrix)
     values, vectors = [], []
     remaining = list(estimates)
