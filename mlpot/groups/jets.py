@@ -199,8 +199,8 @@ def _eta_phi(momenta: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _massless(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray) -> np.ndarray:
-    momenta = np.stack([pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], axis=-1)
-    return momenta
+    """Massless four-momenta [..., 4] with the given transverse momentum, pseudorapidity, azimuth."""
+    return np.stack([pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], axis=-1)
 
 
 def make_jets(
