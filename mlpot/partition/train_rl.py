@@ -15,7 +15,6 @@ improvement greedy refinement gives on held-out graphs (another seed) at the end
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
