@@ -7,10 +7,10 @@ latent canonical pairs (u, v), reads each pair as polar coordinates, I = (u^2 + 
 theta = atan2(-v, u), and predicts any time ahead with one encode, one angle update and one decode:
 there is no numerical integration, so the cost of a prediction does not depend on the jump.
 
-The map is a composition of symplectic shear layers (GSympNet-style, Jin et al. 2020): each one
-adds to one half of the state a gradient that depends only on the other half, so it is undone
-exactly by subtracting the same term; ``decode`` runs the layers backwards, it is not a second
-network. Being canonical, the latent pairs of a harmonic system rotate clockwise, which is why the
+The map is one scaling per pair (``PairScaling``, ``CanonicalScaling``) followed by symplectic shear
+layers (GSympNet-style, Jin et al. 2020): each shear adds to one half of the state a gradient that
+depends only on the other half, so it is undone exactly by subtracting the same term; ``decode``
+runs the layers backwards, it is not a second network. Being canonical, the latent pairs of a harmonic system rotate clockwise, which is why the
 angle is measured with -v: then the frequencies are positive (a softplus keeps them so).
 """
 
