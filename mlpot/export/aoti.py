@@ -103,25 +103,27 @@ def export_aoti(
     trace_inputs = example_inputs(numbers, r_max, 2, DTYPES[dtype], seed=1)
     with _tracing_for_export():
         graph = make_fx(wrapped, tracing_mode="symbolic", _allow_non_fake_inputs=True)(*trace_inputs)
-    atoms, edges = torch.export.Dim("atoms", min=2), torch.export.Dim("edges", min=2)
+    atoms, edges = torch.export.Dim("atoms", min=1), torch.export.Dim("edges", min=0)  # a lone atom too
     exported = torch.export.export(
         graph, trace_inputs, dynamic_shapes=({0: atoms}, {0: atoms}, {1: edges}, {0: edges}, {0: atoms}), strict=False
     )
     path = Path(path)
     with atomic_output(path, "wb") as stream:
         torch._inductor.aoti_compile_and_package(exported, package_path=stream, inductor_configs={"aot_inductor.metadata": metadata})
-    _check_package(path, wrapped, example_inputs(numbers, r_max, 3, DTYPES[dtype], seed=2))
+    lone_atom = (torch.zeros(1, 3, dtype=DTYPES[dtype]), torch.tensor(numbers[:1]), torch.zeros(2, 0, dtype=torch.long),
+                 torch.zeros(0, 3, dtype=DTYPES[dtype]), torch.ones(1, dtype=torch.bool))
+    _check_package(path, wrapped, [example_inputs(numbers, r_max, 3, DTYPES[dtype], seed=2), lone_atom])
     return path
 
 
-def _check_package(path: Path, wrapped: nn.Module, inputs: Tuple[torch.Tensor, ...]) -> None:
-    """The package on another graph size equals the model (a size fixed in tracing would show)."""
+def _check_package(path: Path, wrapped: nn.Module, cases: List[Tuple[torch.Tensor, ...]]) -> None:
+    """The package equals the model on other graph sizes (a size fixed in tracing would show)."""
     package = torch._inductor.aoti_load_package(str(path))
-    expected = wrapped(*inputs)
-    tolerance = 1e-10 if inputs[0].dtype == torch.float64 else 1e-4
-    for name, got, want in zip(OUTPUTS, package(*inputs), expected):
-        if not torch.allclose(got, want, rtol=tolerance, atol=tolerance * float(want.abs().max().clamp(min=1.0))):
-            raise RuntimeError(f"the compiled package's {name} differs from the model's by {float((got - want).abs().max()):.3g}")
+    for inputs in cases:
+        tolerance = 1e-10 if inputs[0].dtype == torch.float64 else 1e-4
+        for name, got, want in zip(OUTPUTS, package(*inputs), wrapped(*inputs)):
+            if not torch.allclose(got, want, rtol=tolerance, atol=tolerance * float(want.abs().max().clamp(min=1.0))):
+                raise RuntimeError(f"the compiled package's {name} differs from the model's by {float((got - want).abs().max()):.3g}")
 
 
 def read_metadata(path: Union[str, Path]) -> Dict[str, str]:
