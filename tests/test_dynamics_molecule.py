@@ -98,10 +98,10 @@ def test_cartesian_round_trip_is_exact_with_the_centre_put_back():
     assert states.shape == (5, 24)
     back_positions, back_momenta = coordinates.to_positions_momenta(states, trajectory.centre(), trajectory.centre_velocity())
     assert np.allclose(back_positions, positions, atol=1e-12) and np.allclose(back_momenta, momenta, atol=1e-12)
-    # Mass-weighted: the kinetic energy without the centre's motion is sum(p^2) / 2.
+    # Mass-weighted: the kinetic energy without the centre's motion is sum(p^2) / 2 (in amu Å^2 / fs^2).
     kinetic = 0.5 * np.sum(momenta**2 / atoms.get_masses()[None, :, None], axis=(1, 2))
     centre = 0.5 * atoms.get_masses().sum() * np.sum(trajectory.centre_velocity() ** 2, axis=1)
-    assert np.allclose(0.5 * np.sum(states[:, 12:] ** 2, axis=1), kinetic - centre)
+    assert np.allclose(0.5 * np.sum(states[:, 12:] ** 2, axis=1), (kinetic - centre) * units.fs**2)  # p in sqrt(amu) Å / fs
 
 
 def test_normal_mode_round_trip_keeps_vibrations_and_drops_rigid_motion():

@@ -3,16 +3,18 @@
 Two coordinate systems, both mass-weighted so that the kinetic energy is sum(p^2) / 2 and a
 harmonic potential is sum(omega_k^2 q_k^2) / 2:
 
-- ``cartesian``: q = sqrt(m_i) (x_i - centre of mass - x_i^ref) and p = (p_i - m_i v_com) / sqrt(m_i),
+- ``cartesian``: q = sqrt(m_i) (x_i - centre of mass - x_i^ref) and p = dq/dt = sqrt(m_i) (v_i - v_com),
   3N pairs. Nothing is removed: rotation, if the molecule spins, is part of the motion.
 - ``normal-modes``: the projections of those onto the 3N - 6 (3N - 5 for a linear molecule)
   mass-weighted normal modes of the potential's Hessian at its minimum, translations and
   rotations projected out. Near the minimum these are uncoupled harmonic oscillators, which is
   where an action-angle propagator is exact; anharmonicity couples them as the energy rises.
 
-Units are ASE's: positions Å, masses amu, momenta amu Å / t_ASE; eigenvalues of the
-mass-weighted Hessian are omega^2 in eV / (amu Å^2) = 1 / t_ASE^2. The centre of mass moves
-freely (``MolecularTrajectory.centre_velocity``) and is put back, not learned.
+Frames are in ASE's units (positions Å, masses amu, momenta amu Å / t_ASE; eigenvalues of the
+mass-weighted Hessian are omega^2 in eV / (amu Å^2) = 1 / t_ASE^2); states use femtoseconds:
+q in sqrt(amu) Å, p in sqrt(amu) Å / fs, so that with omega in rad/fs a harmonic mode moves as
+q cos(wt) + p / w sin(wt). The centre of mass moves freely
+(``MolecularTrajectory.centre_velocity``) and is put back, not learned.
 """
 
 from dataclasses import dataclass
@@ -280,7 +282,7 @@ class PhaseSpaceCoordinates:
         centre = np.einsum("i,tic->tc", self.masses, positions) / total  # [T, 3]
         velocity = momenta.sum(axis=1) / total  # [T, 3]
         q = (sqrt_m * (positions - centre[:, None, :] - self.reference[None])).reshape(len(positions), -1)  # [T, 3N]
-        p = ((momenta - self.masses[None, :, None] * velocity[:, None, :]) / sqrt_m).reshape(len(positions), -1)  # [T, 3N]
+        p = ((momenta - self.masses[None, :, None] * velocity[:, None, :]) / sqrt_m * units.fs).reshape(len(positions), -1)  # [T, 3N]
         if self.modes is not None:
             q, p = q @ self.modes, p @ self.modes  # [T, n]
         return np.concatenate([q, p], axis=1)
@@ -299,7 +301,7 @@ class PhaseSpaceCoordinates:
         # A learned Cartesian propagator may move the centre of mass; it is put where it belongs.
         displacement = q.reshape(count, -1, 3) / sqrt_m  # [T, N, 3]
         displacement -= (masses * displacement).sum(axis=1, keepdims=True) / self.masses.sum()
-        internal_momenta = p.reshape(count, -1, 3) * sqrt_m  # [T, N, 3]
+        internal_momenta = p.reshape(count, -1, 3) * sqrt_m / units.fs  # [T, N, 3] amu Å / t_ASE
         internal_momenta -= masses * internal_momenta.sum(axis=1, keepdims=True) / self.masses.sum()
         positions = self.reference[None] + displacement + centre[:, None, :]
         momenta = internal_momenta + masses * centre_velocity[:, None, :]
