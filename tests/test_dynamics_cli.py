@@ -83,6 +83,23 @@ def test_fit_predict_round_trip(tmp_path, capsys):
     assert plot.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_ase_trajectory_with_momenta_and_frame_time(tmp_path):
+    """An ASE .traj keeps momenta but no times: --frame-time gives them; without it, one line."""
+    from ase.io.trajectory import Trajectory
+
+    path = tmp_path / "md.traj"
+    with Trajectory(str(path), "w") as writer:
+        for atoms, _, arrays in water_frames(15):
+            atoms.set_velocities(arrays["velocities"])
+            writer.write(atoms)
+    propagator = tmp_path / "water.pt"
+    assert main(["dynamics", "fit", str(path), "-o", str(propagator), "--coordinates", "cartesian", "--jumps", "1:3",
+                 "--frame-time", "1", "--minutes", "0.005", "--hidden", "8", "--layers", "1"]) == 0
+    assert load_propagator(propagator)[2]["frame_time_fs"] == pytest.approx(1.0)
+    assert main(["dynamics", "fit", str(path), "-o", str(tmp_path / "other.pt"), "--coordinates", "cartesian"]) == 2
+    assert not (tmp_path / "other.pt").exists()
+
+
 @pytest.mark.parametrize("method", ["euler", "ode"])
 def test_baselines_fit_and_predict(tmp_path, method):
     trajectory = write(tmp_path / "md.extxyz", water_frames(30))

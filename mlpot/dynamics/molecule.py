@@ -104,7 +104,7 @@ def read_trajectory(path: Union[str, Path], frame_time_fs: Optional[float] = Non
             raise MLPotError(f"{where}: non-finite momenta or velocities")
         if frame_time_fs is None:
             if "time_ps" not in atoms.info and frame > 0:
-                raise MLPotError(f"{where}: no time_ps in the frame's info (mlpot md writes it); give the time between frames")
+                raise MLPotError(f"{where}: no time_ps in the frame's info (mlpot md writes it); give the time between frames (--frame-time)")
             times.append(float(atoms.info.get("time_ps", 0.0)))
         positions.append(atoms.positions.copy())
         momenta.append(frame_momenta)
@@ -120,7 +120,7 @@ def read_trajectory(path: Union[str, Path], frame_time_fs: Optional[float] = Non
     else:
         times_ps = np.asarray(times)
         if count > 1 and "time_ps" not in first_info:
-            raise MLPotError(f"{path}, frame 0: no time_ps in the frame's info (mlpot md writes it); give the time between frames")
+            raise MLPotError(f"{path}, frame 0: no time_ps in the frame's info (mlpot md writes it); give the time between frames (--frame-time)")
         check_uniform_times(times_ps, str(path))
     masses = Atoms(numbers=numbers).get_masses()
     return MolecularTrajectory(numbers, masses, np.asarray(positions), np.asarray(momenta), times_ps)
