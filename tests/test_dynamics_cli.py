@@ -202,6 +202,7 @@ def bad_commands(tmp: Path, trajectory: Path, propagator: Path):
         "jumps not a range": (fit + ["-o", out, "--coordinates", "cartesian", "--jumps", "a:b"], ["--jumps", "'a:b'"]),
         "jumps reversed": (fit + ["-o", out, "--coordinates", "cartesian", "--jumps", "5:2"], ["--jumps 5:2"]),
         "minutes zero": (fit + ["-o", out, "--coordinates", "cartesian", "--minutes", "0"], ["--minutes"]),
+        "no hidden units": (fit + ["-o", out, "--coordinates", "cartesian", "--hidden", "0"], ["--hidden must be positive"]),
         "missing trajectory": (["dynamics", "fit", str(tmp / "none.extxyz"), "-o", out, "--coordinates", "cartesian"],
                                ["none.extxyz", "does not exist"]),
         "output is a directory": (fit + ["-o", str(tmp), "--coordinates", "cartesian"], ["-o", "is a directory"]),
@@ -216,7 +217,7 @@ def bad_commands(tmp: Path, trajectory: Path, propagator: Path):
     }
 
 
-BAD_COMMANDS = ["normal modes without model", "jumps not a range", "jumps reversed", "minutes zero", "missing trajectory",
+BAD_COMMANDS = ["normal modes without model", "jumps not a range", "jumps reversed", "minutes zero", "no hidden units", "missing trajectory",
                 "output is a directory", "missing model", "not a propagator", "frame out of range", "other molecule",
                 "bad times", "plot with nothing to compare"]
 

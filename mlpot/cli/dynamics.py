@@ -98,6 +98,9 @@ def fit(args: argparse.Namespace) -> int:
     low, high = parse_jumps(args.jumps)
     if not args.minutes > 0:
         raise MLPotError(f"--minutes must be positive, got {args.minutes}")
+    for option, value in (("--hidden", args.hidden), ("--layers", args.layers), ("--lr", args.lr)):
+        if not value > 0:
+            raise MLPotError(f"{option} must be positive, got {value}")
     if args.coordinates == "normal-modes" and not args.model:
         raise MLPotError("--coordinates normal-modes needs --model (the potential whose Hessian gives the modes)")
     check_input_file(args.trajectory, "trajectory")
