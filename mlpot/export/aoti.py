@@ -30,6 +30,7 @@ and ``outputs`` (the names of the outputs in order).
 """
 
 import contextlib
+import tempfile
 from pathlib import Path
 from typing import Dict, Iterator, List, Tuple, Union
 
@@ -107,12 +108,15 @@ def export_aoti(
     exported = torch.export.export(
         graph, trace_inputs, dynamic_shapes=({0: atoms}, {0: atoms}, {1: edges}, {0: edges}, {0: atoms}), strict=False
     )
-    path = Path(path)
-    with atomic_output(path, "wb") as stream:
-        torch._inductor.aoti_compile_and_package(exported, package_path=stream, inductor_configs={"aot_inductor.metadata": metadata})
     lone_atom = (torch.zeros(1, 3, dtype=DTYPES[dtype]), torch.tensor(numbers[:1]), torch.zeros(2, 0, dtype=torch.long),
                  torch.zeros(0, 3, dtype=DTYPES[dtype]), torch.ones(1, dtype=torch.bool))
-    _check_package(path, wrapped, [example_inputs(numbers, r_max, 3, DTYPES[dtype], seed=2), lone_atom])
+    with tempfile.TemporaryDirectory() as scratch:  # checked before it is published at ``path``
+        compiled = Path(scratch) / "model.pt2"
+        torch._inductor.aoti_compile_and_package(exported, package_path=str(compiled), inductor_configs={"aot_inductor.metadata": metadata})
+        _check_package(compiled, wrapped, [example_inputs(numbers, r_max, 3, DTYPES[dtype], seed=2), lone_atom])
+        path = Path(path)
+        with atomic_output(path, "wb") as stream:
+            stream.write(compiled.read_bytes())
     return path
 
 
