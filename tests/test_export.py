@@ -128,7 +128,12 @@ def test_committee_exports_its_mean(tmp_path, dtype, tolerance):
 
 def test_export_cli_says_a_committee_is_exported_as_its_mean(tmp_path, capsys):
     mlpot.save_model(Committee([small_model(["Cu"], seed) for seed in (1, 2)]), tmp_path / "committee.model")
-    assert main(["export", "--model", str(tmp_path / "committee.model"), "--format", "lammps", "-o", str(tmp_path / "c.pt")]) == 0
+    command = ["export", "--model", str(tmp_path / "committee.model"), "--format", "lammps", "-o", str(tmp_path / "c.pt")]
+    assert main(command) == 2  # the spread would be dropped: only with --committee-mean
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "(energy_std, forces_std) would be dropped: add --committee-mean" in error[0], error
+    assert not (tmp_path / "c.pt").exists()
+    assert main(command + ["--committee-mean"]) == 0
     notes = [line for line in capsys.readouterr().out.splitlines() if "committee" in line]
     assert notes == [
         "committee of 2 potentials: exported as their mean; the spread (energy_std, forces_std) is dropped, pair_style mlpot has no place for it"

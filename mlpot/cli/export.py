@@ -3,6 +3,10 @@
   mlpot export --model M.model --format lammps -o M-lammps.pt [--dtype float32] [--kernel reference] [--without-dispersion]
   mlpot export --model M.model --format metatomic -o M-metatomic.pt [--dtype float32] [--without-dispersion]
   mlpot export --model M.model --format aoti -o M.pt2 [--dtype float32] [--kernel reference] [--without-dispersion]
+
+A committee keeps its spread only in the metatomic format (energy_ensemble); the LAMMPS file and
+the AOTInductor package hold one energy and its forces, so for them a committee is refused unless
+--committee-mean accepts exporting the members' mean without the spread.
 """
 
 import argparse
@@ -20,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default="float64", help="float64 (default) or float32")
     parser.add_argument("--kernel", default="auto", choices=KERNELS,
                         help="fused kernels (auto: where built; the plugin of this mlpot version runs them) or plain torch")
+    parser.add_argument("--committee-mean", action="store_true",
+                        help="export a committee to lammps or aoti as its members' mean, dropping the spread (energy_std, forces_std)")
     parser.add_argument("--without-dispersion", action="store_true",
                         help="export a model with D3 dispersion without it (add LAMMPS's pair_style dispersion/d3 beside it)")
 
@@ -42,6 +48,11 @@ def run(args: argparse.Namespace) -> int:
         print(summary(export_metatomic(model, args.output, args.dtype, args.kernel, args.without_dispersion, Path(args.model).stem)))
         return 0
     model = load_model(args.model)
+    target = "an AOTInductor package" if args.format == "aoti" else "pair_style mlpot's file"
+    if isinstance(model, Committee) and not args.committee_mean:
+        raise MLPotError(f"{args.model} is a committee of {len(model.members)} potentials and {target} holds one energy and its "
+                         "forces, so the spread (energy_std, forces_std) would be dropped: add --committee-mean to export "
+                         "the members' mean, or use --format metatomic, which keeps each member's energy")
     if args.format == "aoti":
         from mlpot.export import aoti
 
