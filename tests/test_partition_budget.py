@@ -22,6 +22,8 @@ from mlpot.models.io import save_model
 from mlpot.partition import part_halos
 from mlpot.partition.budget import bytes_per_atom, parse_memory_size, parts_for_budget
 
+pytest.importorskip("pymetis")  # the budget's parts are METIS parts
+
 TINY = {"elements": ["Cu", "Au"], "r_max": 4.0, "num_interactions": 2, "hidden_irreps": "4x0e+4x1o", "max_ell": 1,
         "correlation": 2, "radial_mlp": [8], "readout_mlp": 4, "num_bessel": 4}
 
