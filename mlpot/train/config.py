@@ -74,6 +74,7 @@ class TrainingSection:
     device: str = "cpu"
     kernel: Literal["auto", "fused", "reference"] = "auto"  # fused kernels where the device has them
     freeze_layers: int = 0  # fine-tuning: keep the embedding and this many first layers fixed
+    lora: Optional[Dict[str, Any]] = None  # fine-tuning: {rank, alpha} low-rank adapters, base weights fixed (train/lora.py)
     committee: int = 1  # train this many members (seeds seed, seed + 1, ...) into one committee model
     bootstrap: bool = False  # each member trains on a resample (with replacement) of the training set
     loss: Dict[str, Any] = field(default_factory=dict)  # task-specific loss settings; the task checks them
@@ -209,6 +210,14 @@ def parse_config(raw: Dict[str, Any], base_dir: Optional[Path] = None) -> TrainC
         raise MLPotError(f"'training.freeze_layers' must not be negative, got {training.freeze_layers}")
     if training.freeze_layers and not model.get("init_from"):
         raise MLPotError("'training.freeze_layers' keeps layers of a trained model fixed: it needs model.init_from")
+    if training.lora is not None:
+        from mlpot.train.lora import LoRASettings
+
+        parse_section(LoRASettings, training.lora, "training.lora")
+        if not model.get("init_from"):
+            raise MLPotError("'training.lora' adapts the weights of a trained model: it needs model.init_from")
+        if training.freeze_layers:
+            raise MLPotError("'training.lora' keeps every base weight fixed already: remove 'training.freeze_layers'")
     output = parse_section(OutputSection, raw.get("output") or {}, "output")
     return TrainConfig(data=data, model=model, training=training, output=output)
 

@@ -7,8 +7,13 @@
 - Elements are the parent's plus those of the new data; a new element gets a fresh embedding row
   and fresh element-dependent weights, and the old elements keep theirs, so their predictions do
   not change (up to the E0s, below).
-- E0s are refitted by least squares to the new data for the elements it holds (the reference
-  shift between levels of theory); elements it lacks keep the parent's.
+- E0s are fitted to what the parent leaves unexplained (mace's ``--E0s estimated``): the
+  parent's E0s plus the least-squares correction c (minimum norm) of
+  E_ref - E_parent = counts @ c over the new frames. One composition fixes only the sum of its
+  c; the minimum-norm solution leaves the other directions at the parent's E0s, so energies of
+  other compositions (replayed frames) move as little as the data allow. Elements the new data
+  lacks keep the parent's E0s; a new element starts at 0 plus its correction; an isolated atom
+  in the data sets its element's E0 to its energy, as for a new model.
 - ``training.freeze_layers: n`` keeps the species embedding and the first n interaction layers
   fixed (not with elements new to the parent, whose rows there would stay random); without an
   explicit ``training.lr`` the learning rate is :data:`FINE_TUNE_LR`.
@@ -18,16 +23,21 @@
 """
 
 from dataclasses import MISSING, dataclass, fields
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Sequence
 
 import numpy as np
 import torch
+from ase import Atoms
 from ase.data import chemical_symbols
 from torch import nn
 
+from mlpot.config import DTYPES
+from mlpot.data import keys
+from mlpot.data.dataset import Labels, labelled_graph, make_loader
+from mlpot.data.graph import graph_to_inputs
 from mlpot.errors import MLPotError
 from mlpot.models.io import read_model_file, resolve_model_path
-from mlpot.models.potential import PotentialConfig
+from mlpot.models.potential import MACEPotential, PotentialConfig
 
 FINE_TUNE_LR = 1e-3
 
@@ -98,16 +108,44 @@ def merge_model_config(model: Dict[str, Any], parent: Dict[str, Any], new_elemen
     return merged
 
 
-def refit_e0s(parent: Dict[str, Any], fitted: Dict[str, float]) -> Dict[str, float]:
-    """Refitted E0s where the new data has the element, the parent's elsewhere."""
-    energies = dict(parent.get("atomic_energies") or {})
-    energies.update(fitted)
-    return energies
+def estimate_e0s_from_parent(model_config: Dict[str, Any], structures: Sequence[Atoms], labels: Sequence[Labels]) -> Dict[str, float]:
+    """E0s for the fine-tuned model (``model_config``: merged, without E0s).
+
+    An isolated atom in the data sets its element's E0 to its energy (as for a new model). The
+    other elements get the parent's E0 (0 for a new element) plus the minimum-norm least-squares
+    correction of the residuals E_ref - E_start over the frames of more than one atom, E_start
+    the energy of the model fine-tuning starts from (the parent's weights, fresh rows for new
+    elements) with those E0s."""
+    parent_e0s = dict(parent_config(model_config["init_from"]).get("atomic_energies") or {})
+    elements = list(model_config["elements"])
+    isolated = {atoms.get_chemical_symbols()[0]: float(label.energy)
+                for atoms, label in zip(structures, labels) if len(atoms) == 1 and label.energy is not None}
+    start_e0s = {symbol: isolated.get(symbol, float(parent_e0s.get(symbol, 0.0))) for symbol in elements}
+    frames = [(atoms, label) for atoms, label in zip(structures, labels) if label.energy is not None and len(atoms) > 1]
+    free = [symbol for symbol in elements if symbol not in isolated]
+    if not free:
+        return start_e0s
+    if not frames:
+        raise MLPotError("cannot estimate E0s for fine-tuning: no training frames of more than one atom with energies")
+    with torch.random.fork_rng():  # new-element rows are drawn without moving the trainer's seed
+        start = MACEPotential.from_config({**model_config, "atomic_energies": start_e0s})
+        transfer_weights(start, model_config["init_from"])
+    dtype = DTYPES[model_config.get("dtype", "float64")]
+    graphs = [labelled_graph(atoms, label, float(model_config["r_max"]), dtype) for atoms, label in frames]
+    predicted = []  # [frames] eV
+    with torch.no_grad():
+        for batch in make_loader(graphs, batch_size=10, shuffle=False):
+            predicted.append(start(graph_to_inputs(batch), compute_forces=False)[keys.ENERGY].to(torch.float64))
+    residual = np.array([label.energy for _, label in frames]) - torch.cat(predicted).numpy()  # [frames]
+    counts = np.array([[np.count_nonzero(atoms.numbers == chemical_symbols.index(symbol)) for symbol in free]
+                       for atoms, _ in frames], dtype=np.float64)  # [frames, free elements]
+    correction, *_ = np.linalg.lstsq(counts, residual, rcond=None)  # minimum norm where the compositions do not fix it
+    return {**start_e0s, **{symbol: start_e0s[symbol] + float(c) for symbol, c in zip(free, correction)}}
 
 
 def transfer_weights(child: nn.Module, parent_path: str) -> None:
     """Load the parent's weights into ``child``, element rows by symbol (new elements keep their
-    fresh initialisation); the E0s stay the child's (refitted)."""
+    fresh initialisation); the E0s stay the child's (fitted to the new data)."""
     payload = read_model_file(resolve_model_path(parent_path))
     parent_elements = list(payload["config"]["elements"])
     child_elements = list(child.config.elements)

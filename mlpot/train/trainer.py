@@ -31,13 +31,13 @@ from torch.utils.data.distributed import DistributedSampler
 from torch_geometric.loader import DataLoader
 from tqdm import tqdm
 
-from mlpot.config import DTYPES
+from mlpot.config import DTYPES, parse_section
 from mlpot.errors import MLPotError
 from mlpot.files import atomic_output, check_output_directory
 from mlpot.kernels import set_kernels
 from mlpot.models import build_model
 from mlpot.models.io import atomic_torch_save, save_model
-from mlpot.train import plots
+from mlpot.train import lora, plots
 from mlpot.train.config import TrainConfig
 from mlpot.train.distributed import ProcessGroup
 from mlpot.train.ema import ExponentialMovingAverage
@@ -138,6 +138,9 @@ class Trainer:
         model = build_model(data.model_config).to(self.device)
         if hasattr(self.task, "initialize"):
             self.task.initialize(model)  # fine-tuning: parent weights, frozen layers
+        if self.config.training.lora is not None:
+            adapters = lora.add_adapters(model, parse_section(lora.LoRASettings, self.config.training.lora, "training.lora"))
+            self._log(f"LoRA: {adapters} adapter parameters train, every other weight is fixed")
         set_kernels(model, self.config.training.kernel, self.device)
         self.model = model
         self.metadata = {"training_data": data.summary, "task": self.task.name}
@@ -405,13 +408,14 @@ class Trainer:
 
     # ----------------------------------------------------------------------------- files
     def _save_model(self, name: str) -> None:
+        """The EMA weights, adapters merged (a saved model is a plain one)."""
         if not self.group.is_main:
             return
         if self.ema is not None:
             with self.ema.applied(self.model):
-                save_model(self.model, self.output / name, metadata=self.metadata)
+                save_model(lora.merged(self.model), self.output / name, metadata=self.metadata)
         else:
-            save_model(self.model, self.output / name, metadata=self.metadata)
+            save_model(lora.merged(self.model), self.output / name, metadata=self.metadata)
 
     def _checkpoint(self) -> None:
         if not self.group.is_main:
@@ -449,6 +453,8 @@ class Trainer:
 
     def _finish(self, data) -> Path:
         self._save_model("final.model")
+        if lora.has_adapters(self.model):  # best.model holds merged weights; so do the test and the last checkpoint
+            self.model = lora.merged(self.model)
         if data.test:
             raw = {name: tensor.clone() for name, tensor in self.model.state_dict().items()}
             best = self.output / "best.model"

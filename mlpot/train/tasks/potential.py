@@ -109,7 +109,7 @@ class PotentialTask:
         self, train_set: LabelledStructures, valid_set: LabelledStructures, isolated: LabelledStructures
     ) -> Dict[str, Any]:
         """Elements, E0s, average neighbours, scale and shift from the training data unless given
-        (fine-tuning: the parent's architecture and normalisation, E0s refitted; see finetune.py)."""
+        (fine-tuning: the parent's architecture and normalisation, E0s fitted to its residuals; see finetune.py)."""
         model = dict(self.config.model)
         found = sorted(set(train_set.elements()) | set(valid_set.elements()) | set(isolated.elements()))
         if model.get("init_from"):
@@ -117,7 +117,7 @@ class PotentialTask:
             model = finetune.merge_model_config(model, parent, [chemical_symbols[z] for z in found])
             if model.get("atomic_energies") is None:
                 combined = _concatenate(train_set, isolated)
-                model["atomic_energies"] = finetune.refit_e0s(parent, estimate_e0s(combined.structures, combined.labels, found))
+                model["atomic_energies"] = finetune.estimate_e0s_from_parent(model, combined.structures, combined.labels)
             self._parent_e0s = dict(parent.get("atomic_energies") or {})
             return model
         if "elements" in model:
