@@ -21,9 +21,9 @@ a C-O-H (ethanol's).
    (``--worker K --workers N``, one thread each) share the frames; the worker that finds all of
    them done writes ``target/acetic_acid.xyz`` (energy in eV, forces in eV/Å; Hartree and Bohr
    from ASE).
-``--check-rmd17 N`` first labels N frames of rMD17 ethanol the same way and prints the force MAE
-and the spread of energy differences against rMD17's ORCA labels: the size of the PySCF-vs-ORCA
-difference (grids, ORCA's RI-J) this target carries.
+``--check-rmd17 N`` instead labels the first N frames of rMD17 ethanol (training split 01) the same
+way and prints the force MAE and the spread of energy differences against rMD17's ORCA labels:
+the size of the PySCF-vs-ORCA difference (grids, SCF and RI settings) this target carries.
 """
 
 import argparse
