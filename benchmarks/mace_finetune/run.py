@@ -1,6 +1,6 @@
 """Fine-tuning an imported mace-torch model vs the same architecture from scratch (issue 30, point 5).
 
-    OMP_NUM_THREADS=1 python benchmarks/mace_finetune/make_target.py WORKDIR --worker K --workers N   # the target data
+    OMP_NUM_THREADS=1 python benchmarks/mace_finetune/make_target.py WORKDIR --worker K --workers N   # optional: the target data
     MACE_VENV=.venv-mace python benchmarks/mace_finetune/run.py WORKDIR [--minutes 7] [--foundation-epochs 40]
 
 1. Foundation: mace-torch itself (``mace_run_train`` in MACE_VENV, one thread) trains MACE
@@ -8,7 +8,8 @@
    aspirin frames of the rMD17 training splits (seed 0; 5% of them mace's validation set);
    ``mlpot import mace`` converts it. rMD17 is PBE/def2-SVP.
 2. Target: acetic acid at PBE/def2-SVP (make_target.py: PySCF, normal-mode sampling at 500 K),
-   a molecule the foundation has not seen. Frames 0-49 train, 50-64 validation, 65 onwards test
+   a molecule the foundation has not seen; without its frames in WORKDIR, the shipped copy
+   ``acetic_acid_pbe_def2svp.xyz`` (all 250, 230 kB). Frames 0-49 train, 50-64 validation, 65 onwards test
    (every frame labelled when the report is made: the labelling may still run beside the arms).
 3. Arms, each ``mlpot train`` under the same wall-time budget (``--minutes``, cosine_time
    schedule, so each ends annealed), one thread, three at a time side by side:
@@ -51,6 +52,7 @@ from mlpot.models.io import read_model_file
 from mlpot.train.finetune import ARCHITECTURE_KEYS
 
 RMD17 = Path(__file__).resolve().parents[3] / "shared" / "data" / "rmd17"
+SHIPPED_TARGET = Path(__file__).resolve().parent / "acetic_acid_pbe_def2svp.xyz"  # make_target.py's 250 frames
 GROUPS = (("scratch", "finetune", "finetune-lr0.001"), ("lora", "replay", "freeze"))  # run side by side
 ARMS = ("zero-shot",) + tuple(arm for group in GROUPS for arm in group)
 TRAIN, VALID = range(0, 50), range(50, 65)  # target frame indices; the test set is every later one
@@ -119,7 +121,12 @@ def foundation(work: Path, epochs: int) -> Path:
 
 
 def target_frames(work: Path) -> List[Atoms]:
-    """The labelled acetic acid frames (make_target.py), in order, up to the first one not yet labelled."""
+    """The labelled acetic acid frames (make_target.py), in order, up to the first one not yet labelled;
+    without make_target.py's frames in ``work``, the shipped copy of all 250."""
+    if not (work / "target" / "frames").is_dir():
+        shipped = read_labelled(SHIPPED_TARGET)
+        return [(Atoms(atoms.numbers, atoms.positions), {"energy": label.energy}, {"forces": label.forces})
+                for atoms, label in zip(shipped.structures, shipped.labels)]
     out = []
     while (path := work / "target" / "frames" / f"{len(out):04d}.npz").is_file():
         saved = np.load(path)
