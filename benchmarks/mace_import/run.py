@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The same mace-torch model file through mace-torch and, imported, through mlpot, side by side (issue 30).
 
-    python benchmarks/mace_import/run.py [--quick] [--rss-cap-gib 12] [--output results.json]
+    python benchmarks/mace_import/run.py [--quick | --large] [--rss-cap-gib 12] [--output results.json]
 
 Run with mlpot's environment; mace-torch runs in its own ($MACE_VENV, default .venv-mace beside
 mlpot's checkout). Steps: make_models.py writes the 64- and 128-channel mace files (mace's
@@ -43,6 +43,8 @@ PLAN = [("ethanol", dtype, 2, 5, True) for dtype in ["float64", "float32"]]
 PLAN += [("water648", dtype, 1, 1, True) for dtype in ["float64", "float32"]]
 PLAN += [("water3993", dtype, 0, 1, False) for dtype in ["float32", "float64"]]
 QUICK = [("ethanol", "float64", 1, 2, True), ("ethanol", "float32", 1, 2, True)]
+# --large: water 3993 with both sides, for a run on an otherwise idle machine (raise --rss-cap-gib)
+LARGE = [("water3993", dtype, 0, 1, True) for dtype in ["float32", "float64"]]
 
 
 def available_mib() -> float:
@@ -130,6 +132,8 @@ def make_models(work: str) -> list:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke test: ethanol only, few calls")
+    parser.add_argument("--large", action="store_true",
+                        help="water 3993 only, mace-torch included (needs an idle machine and a higher --rss-cap-gib)")
     parser.add_argument("--rss-cap-gib", type=float, default=12.0)
     parser.add_argument("--work-dir", default=os.path.join(tempfile.gettempdir(), "mlpot_mace_import"),
                         help="model files (18-42 MB each), logs and per-process results")
@@ -145,7 +149,7 @@ def main() -> None:
     models = make_models(args.work_dir)
     rows = []
     for index, (model, (system, dtype, warmup, repeats, with_mace)) in enumerate(
-            (m, p) for p in (QUICK if args.quick else PLAN) for m in models):
+            (m, p) for p in (QUICK if args.quick else LARGE if args.large else PLAN) for m in models):
         order = ["mlpot", "mace-torch"] if index % 2 == 0 else ["mace-torch", "mlpot"]
         sides = {"mace-torch": {"status": "not run"}}
         for package in order if with_mace else ["mlpot"]:
