@@ -92,14 +92,7 @@ def prepare_foundation_data(work: Path) -> None:
     """500 + 500 frames of the rMD17 ethanol and aspirin training splits (eV), and a copy with mace's REF_ keys."""
     if (work / "foundation_mace.xyz").is_file():
         return
-    rng = np.random.default_rng(0)
-    chosen = []
-    for name in ("ethanol_train", "aspirin_train"):
-        if not (work / f"{name}.xyz").is_file():
-            subprocess.run(mlpot_command("data", "convert", RMD17 / f"rmd17_{name}_01.npz", work / f"{name}.xyz"), check=True, env=one_thread())
-        train = frames(work / f"{name}.xyz")
-        chosen += [train[i] for i in sorted(rng.permutation(len(train))[:500])]
-    text = "".join(chosen)
+    text = "".join(rmd17_sample(work, "train", 500))
     (work / "foundation_train.xyz").write_text(text)
     (work / "foundation_mace.xyz").write_text(text.replace(" energy=", " REF_energy=").replace(":forces:R:3", ":REF_forces:R:3"))
 
@@ -147,15 +140,20 @@ def prepare_foundation_test(work: Path) -> Path:
     """50 + 50 frames of the rMD17 ethanol and aspirin test splits (seed 0): what fine-tuning may forget."""
     path = work / "foundation_test.xyz"
     if not path.is_file():
-        rng = np.random.default_rng(0)
-        chosen = []
-        for name in ("ethanol_test", "aspirin_test"):
-            if not (work / f"{name}.xyz").is_file():
-                subprocess.run(mlpot_command("data", "convert", RMD17 / f"rmd17_{name}_01.npz", work / f"{name}.xyz"), check=True, env=one_thread())
-            test = frames(work / f"{name}.xyz")
-            chosen += [test[i] for i in sorted(rng.permutation(len(test))[:50])]
-        path.write_text("".join(chosen))
+        path.write_text("".join(rmd17_sample(work, "test", 50)))
     return path
+
+
+def rmd17_sample(work: Path, split: str, count: int) -> List[str]:
+    """``count`` frames (extxyz text, eV) of each of rMD17's ethanol and aspirin ``split``, drawn with seed 0."""
+    rng = np.random.default_rng(0)
+    chosen = []
+    for name in (f"ethanol_{split}", f"aspirin_{split}"):
+        if not (work / f"{name}.xyz").is_file():
+            subprocess.run(mlpot_command("data", "convert", RMD17 / f"rmd17_{name}_01.npz", work / f"{name}.xyz"), check=True, env=one_thread())
+        available = frames(work / f"{name}.xyz")
+        chosen += [available[i] for i in sorted(rng.permutation(len(available))[:count])]
+    return chosen
 
 
 def best_validation_loss(work: Path, arm: str) -> float:
