@@ -54,6 +54,17 @@ def per_system(values, sizes):
     return np.split(values, np.cumsum(sizes)[:-1])
 
 
+def assert_equals_calculator(out, systems, calculator):
+    """TorchSim's batched energy, forces (and stress, where returned) equal the calculator's per system."""
+    forces = per_system(out["forces"].numpy(), [len(atoms) for atoms in systems])
+    for index, atoms in enumerate(systems):
+        atoms.calc = calculator
+        assert abs(out["energy"][index].item() - atoms.get_potential_energy()) < 1e-10
+        np.testing.assert_allclose(forces[index], atoms.get_forces(), rtol=0, atol=1e-10)
+        if "stress" in out:
+            np.testing.assert_allclose(out["stress"][index].numpy(), atoms.get_stress(voigt=False), rtol=0, atol=1e-10)
+
+
 def test_periodic_batch_equals_calculator(ts):
     from mlpot.engines.torchsim import MLPotModel
 
@@ -61,13 +72,7 @@ def test_periodic_batch_equals_calculator(ts):
     model = MLPotModel(CUAU)
     out = model(ts.io.atoms_to_state(systems, model.device, model.dtype))
     assert out["energy"].shape == (3,) and out["forces"].shape == (117, 3) and out["stress"].shape == (3, 3, 3)
-    calculator = MLPotCalculator(CUAU, dtype="float64")
-    forces = per_system(out["forces"].numpy(), [len(atoms) for atoms in systems])
-    for index, atoms in enumerate(systems):
-        atoms.calc = calculator
-        assert abs(out["energy"][index].item() - atoms.get_potential_energy()) < 1e-10
-        np.testing.assert_allclose(forces[index], atoms.get_forces(), rtol=0, atol=1e-10)
-        np.testing.assert_allclose(out["stress"][index].numpy(), atoms.get_stress(voigt=False), rtol=0, atol=1e-10)
+    assert_equals_calculator(out, systems, MLPotCalculator(CUAU, dtype="float64"))
     assert np.abs(out["stress"].numpy()).max() > 1e-3  # strained cells: the comparison is not of zeros
 
 
@@ -78,12 +83,7 @@ def test_molecule_batch_equals_committee_calculator(ts):
     model = MLPotModel(ETHANOL)
     out = model(ts.io.atoms_to_state(systems, model.device, model.dtype))
     assert "stress" not in out  # no cell: as the calculator, no stress
-    calculator = MLPotCalculator(ETHANOL, dtype="float64")
-    forces = per_system(out["forces"].numpy(), [len(atoms) for atoms in systems])
-    for index, atoms in enumerate(systems):
-        atoms.calc = calculator
-        assert abs(out["energy"][index].item() - atoms.get_potential_energy()) < 1e-10
-        np.testing.assert_allclose(forces[index], atoms.get_forces(), rtol=0, atol=1e-10)
+    assert_equals_calculator(out, systems, MLPotCalculator(ETHANOL, dtype="float64"))
 
 
 def test_kept_neighbour_lists_give_a_fresh_builds_results(ts):
